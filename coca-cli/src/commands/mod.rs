@@ -1,0 +1,42 @@
+//! One module per subcommand; each is thin glue over the library crates.
+
+mod caption;
+mod embed;
+mod tokenize;
+mod zero_shot;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use coca_core::burn::tensor::Device;
+use coca_core::hub::resolve_tokenizer;
+use coca_core::tokenizer::ClipTokenizer;
+use coca_core::{Pretrained, device::parse_device};
+
+use crate::args::{Cli, Command, ModelArgs};
+
+/// Runs the chosen subcommand.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Embed(a) => embed::run(a),
+        Command::Tokenize(a) => tokenize::run(a),
+        Command::ZeroShot(a) => zero_shot::run(a),
+        Command::Caption(a) => caption::run(a),
+    }
+}
+
+/// Loads what `ModelArgs` names. The tokenizer is resolved only when `need_tokenizer`.
+pub fn load(
+    args: &ModelArgs,
+    need_tokenizer: bool,
+) -> Result<(Device, Pretrained, Option<ClipTokenizer>)> {
+    let device = parse_device(&args.device)?;
+    let coca = Pretrained::load(&args.model, &device)?;
+    let tokenizer = if need_tokenizer {
+        let path = resolve_tokenizer(args.tokenizer.as_deref(), Some(&coca.files))?;
+        Some(ClipTokenizer::from_file(path)?)
+    } else {
+        None
+    };
+    Ok((device, coca, tokenizer))
+}

@@ -1,0 +1,84 @@
+//! Small building blocks whose parameters keep PyTorch's names and layouts
+//! (`weight`/`bias`, Linear weights `[out, in]`), so checkpoints load without remapping.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::gelu;
+use burn::tensor::module::layer_norm;
+use burn::tensor::{Device, Distribution, Tensor};
+
+/// LayerNorm over the last dimension (`torch.nn.LayerNorm`, eps 1e-5).
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    pub weight: Param<Tensor<1>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+impl LayerNorm {
+    /// Ones / zeros, as PyTorch initialises it.
+    pub fn new(dim: usize, device: &Device) -> Self {
+        Self {
+            weight: Param::from_tensor(Tensor::ones([dim], device)),
+            bias: Param::from_tensor(Tensor::zeros([dim], device)),
+        }
+    }
+
+    /// `[..., dim] -> [..., dim]`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        layer_norm(x, self.weight.val(), Some(self.bias.val()), 1e-5)
+    }
+}
+
+/// A dense layer `y = x W^T + b` with the weight stored `[out, in]` as in PyTorch.
+#[derive(Module, Debug)]
+pub struct Linear {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Option<Param<Tensor<1>>>,
+}
+
+impl Linear {
+    /// Normal(0, std) weights and zero bias.
+    pub fn new(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) -> Self {
+        Self {
+            weight: Param::from_tensor(normal([d_out, d_in], std, device)),
+            bias: bias.then(|| Param::from_tensor(Tensor::zeros([d_out], device))),
+        }
+    }
+
+    /// `[..., in] -> [..., out]`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        burn::tensor::module::linear(
+            x,
+            self.weight.val().transpose(),
+            self.bias.as_ref().map(|b| b.val()),
+        )
+    }
+}
+
+/// The transformer MLP: `c_fc` (w -> 4w), exact erf GELU, `c_proj` (4w -> w).
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub c_fc: Linear,
+    pub c_proj: Linear,
+}
+
+impl Mlp {
+    /// Initialised like open_clip's transformer MLP.
+    pub fn new(width: usize, hidden: usize, layers: usize, device: &Device) -> Self {
+        let proj_std = (width as f64).powf(-0.5) * ((2 * layers.max(1)) as f64).powf(-0.5);
+        let fc_std = (2.0 * width as f64).powf(-0.5);
+        Self {
+            c_fc: Linear::new(width, hidden, true, fc_std, device),
+            c_proj: Linear::new(hidden, width, true, proj_std, device),
+        }
+    }
+
+    /// `[..., w] -> [..., w]`.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        self.c_proj.forward(gelu(self.c_fc.forward(x)))
+    }
+}
+
+/// A tensor of Normal(0, std) values.
+pub fn normal<const D: usize>(shape: [usize; D], std: f64, device: &Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, std), device)
+}

@@ -1,0 +1,6 @@
+//! Integration tests of coca-core (one test binary: each binary links all of burn).
+
+mod checkpoint_errors;
+mod common;
+mod generation;
+mod parity;
