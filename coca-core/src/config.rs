@@ -163,9 +163,12 @@ impl CocaConfig {
         }
     }
 
-    /// A small random-weight configuration for tests and smoke runs (image 32, widths 32-64).
+    /// A small random-weight configuration for tests and smoke runs (image 32, widths 32-64,
+    /// 32-token context).
     pub fn tiny() -> Self {
         let mut cfg = Self::preset_parts(32, (32, 2, 64, 8), (32, 4, 2), (32, 4, 2));
+        cfg.text_cfg.context_length = 32;
+        cfg.multimodal_cfg.context_length = 32;
         cfg.vision_cfg.head_width = 32;
         cfg.vision_cfg.attn_pooler_queries = 9;
         cfg.vision_cfg.attn_pooler_heads = 4;

@@ -76,6 +76,7 @@ fn byte_of(c: char) -> Option<u8> {
 }
 
 /// The CLIP byte-level BPE tokenizer with `open_clip`'s text cleaning.
+#[derive(Clone)]
 pub struct ClipTokenizer {
     tokenizer: Tokenizer,
     path: PathBuf,

@@ -29,6 +29,11 @@ pub enum TaskError {
     /// A run configuration is invalid.
     #[error("config: {0}")]
     Config(String),
+    /// The loss became NaN or infinite; the last good checkpoint is kept.
+    #[error(
+        "the loss is not finite ({value}) at step {step}; stopping (the last good checkpoint is kept)"
+    )]
+    NonFinite { step: usize, value: f64 },
     /// An error from the model crate.
     #[error(transparent)]
     Core(#[from] coca_core::CocaError),

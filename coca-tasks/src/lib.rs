@@ -1,6 +1,18 @@
 //! # coca-tasks
 //!
-//! Downstream tasks for CoCa and their official metrics.
+//! The fine-tuning engine ([`engine`]) and the downstream tasks of the CoCa paper, each a
+//! [`task::Task`]: VQAv2, SNLI-VE, NLVR2 and COCO captioning, plus CoCa's own objective
+//! ([`pretrain`]) for continued pretraining. [`metrics`] holds the official metrics.
 
+pub mod caption;
+pub mod engine;
 pub mod error;
+pub mod inputs;
+pub mod metrics;
+pub mod nlvr2;
+pub mod pretrain;
+pub mod snli_ve;
+pub mod task;
+pub mod vqa;
+
 pub use error::{Result, TaskError};

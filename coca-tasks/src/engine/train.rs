@@ -1,0 +1,389 @@
+//! The training loop shared by every task.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::{Device, FloatDType};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use super::backbone::Backbone;
+use super::checkpoint::{self, CheckpointData, TrainState};
+use super::config::{Augment, Precision, RunConfig};
+use super::data::{Order, Prefetcher};
+use super::export;
+use super::log::MetricsLog;
+use super::optim::Optimizers;
+use super::params::{clamp_logit_scale, clip_global_norm, drop_grads, param_infos};
+use super::schedule::WarmupCosine;
+use crate::error::{Result, TaskError};
+use crate::task::{EvalContext, Evaluation, Task};
+
+/// How a run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_dir: PathBuf,
+    /// Optimiser steps done.
+    pub steps: usize,
+    /// Metrics of the last evaluation.
+    pub final_metrics: BTreeMap<String, f64>,
+    pub best_metric: Option<f64>,
+    pub best_step: Option<usize>,
+    /// Stopped by Ctrl-C (a checkpoint was written; `--resume` continues).
+    pub interrupted: bool,
+    /// Stopped early because the metric stopped improving.
+    pub early_stopped: bool,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static HANDLER: std::sync::Once = std::sync::Once::new();
+
+/// Installs a Ctrl-C handler that lets the current step finish and a checkpoint be written.
+fn install_interrupt_handler() {
+    HANDLER.call_once(|| {
+        if let Err(e) = ctrlc::set_handler(|| {
+            if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                eprintln!("second interrupt: exiting now");
+                std::process::exit(130);
+            }
+            eprintln!(
+                "interrupt: finishing the step and writing a checkpoint (Ctrl-C again to abort)"
+            );
+        }) {
+            tracing::warn!("cannot install the Ctrl-C handler: {e}");
+        }
+    });
+}
+
+/// Requests the running training loop to stop after the current step (as Ctrl-C does).
+pub fn request_stop() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// The device of a run, configured for its precision.
+pub fn run_device(config: &RunConfig) -> Result<Device> {
+    let mut device = coca_core::device::parse_device(&config.run.device)?;
+    if config.train.precision == Precision::Bf16 {
+        device.configure(FloatDType::BF16).map_err(|e| {
+            TaskError::Config(format!("cannot use bf16 on {}: {e:?}", config.run.device))
+        })?;
+    }
+    Ok(device)
+}
+
+/// Trains `task` on `train`, evaluating on `val`, as `config` says.
+pub struct Trainer<T: Task> {
+    pub task: Arc<T>,
+    pub config: RunConfig,
+    pub backbone: Backbone,
+    pub train: Arc<Vec<T::Item>>,
+    pub val: Vec<T::Item>,
+}
+
+impl<T: Task> Trainer<T> {
+    /// Runs (or, when the run directory has checkpoints and `resume` is set, continues) training.
+    pub fn run(self, resume: bool) -> Result<RunOutcome> {
+        let cfg = &self.config;
+        let run_dir = cfg.run.out_dir.clone();
+        std::fs::create_dir_all(&run_dir).map_err(|e| TaskError::io(&run_dir, e))?;
+        if self.train.is_empty() {
+            return Err(TaskError::Config("the training set is empty".into()));
+        }
+        let device = run_device(cfg)?;
+        let ad = device.clone().autodiff();
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        install_interrupt_handler();
+
+        let mut model = self
+            .task
+            .build_model(self.backbone.coca.clone(), &device)
+            .train();
+        let mut state = TrainState {
+            step: 0,
+            micro_batches: 0,
+            best_metric: None,
+            best_step: None,
+            evals_without_improvement: 0,
+        };
+        let params = param_infos(&model);
+        let trainable: Vec<_> = params
+            .iter()
+            .filter(|p| !cfg.model.freeze.is_frozen(&p.path))
+            .cloned()
+            .collect();
+        let mut optim = Optimizers::new(&trainable, &cfg.train.optim());
+        let resumed = if resume {
+            checkpoint::latest_valid(&run_dir)
+        } else {
+            None
+        };
+        if resume && resumed.is_none() && !checkpoint::list(&run_dir).is_empty() {
+            return Err(TaskError::Data {
+                path: checkpoint::checkpoints_dir(&run_dir),
+                msg: "no checkpoint could be read (all corrupt)".into(),
+            });
+        }
+        if let Some((dir, data)) = resumed {
+            tracing::info!(checkpoint = %dir.display(), step = data.state.step, "resuming");
+            model = checkpoint::load_model_bytes(model, data.model, &dir.join("model.bpk"))?;
+            // Parameter ids come from the checkpoint: rebuild the groups before loading moments.
+            let params = param_infos(&model);
+            let trainable: Vec<_> = params
+                .iter()
+                .filter(|p| !cfg.model.freeze.is_frozen(&p.path))
+                .cloned()
+                .collect();
+            optim = Optimizers::new(&trainable, &cfg.train.optim())
+                .load_bytes(data.optim_head, data.optim_backbone)?;
+            state = data.state;
+        } else {
+            coca_core::checkpoint::write_atomic(
+                &run_dir.join("config.toml"),
+                cfg.to_toml()?.as_bytes(),
+            )?;
+            export::write_backbone_info(&run_dir, &self.backbone)?;
+        }
+        let trainable_numel: usize = trainable.iter().map(|p| p.numel()).sum();
+        let total_numel: usize = params.iter().map(|p| p.numel()).sum();
+        tracing::info!(
+            task = self.task.name(),
+            params = total_numel,
+            trainable = trainable_numel,
+            train_items = self.train.len(),
+            val_items = self.val.len(),
+            "training"
+        );
+
+        let log = MetricsLog::open(
+            &run_dir.join("metrics.jsonl"),
+            (state.step > 0).then_some(state.step),
+        )?;
+        let t = &cfg.train;
+        let schedule = WarmupCosine {
+            warmup_steps: t.warmup_steps,
+            total_steps: t.steps,
+            min_ratio: t.min_lr_ratio,
+        };
+        let order = Order::new(self.train.len(), t.batch_size, t.seed);
+        let augment_seed = (t.augment != Augment::None).then_some(t.seed ^ 0xA5A5_5A5A);
+        let prefetch = Prefetcher::start(
+            self.task.clone(),
+            self.train.clone(),
+            order.clone(),
+            state.micro_batches,
+            t.workers,
+            t.prefetch,
+            augment_seed,
+        );
+        let eval_ctx = EvalContext {
+            device: device.clone(),
+            batch_size: cfg.eval.batch_size,
+            workers: t.workers,
+            strict: cfg.run.strict,
+        };
+        let bar = if cfg.run.progress {
+            let bar = ProgressBar::new(t.steps as u64);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} steps  {msg}  [{elapsed} < {eta}]",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar.set_position(state.step as u64);
+            bar
+        } else {
+            ProgressBar::hidden()
+        };
+
+        let mut last_eval = Evaluation::default();
+        let mut skipped_images = 0usize;
+        let mut window = (Instant::now(), 0usize);
+        let mut interrupted = false;
+        let mut early_stopped = false;
+        while state.step < t.steps {
+            let factor = schedule.factor(state.step);
+            let mut accumulator = GradientsAccumulator::<T::Model>::new();
+            let mut loss_sum = 0.0f64;
+            let mut logs: BTreeMap<&'static str, f64> = BTreeMap::new();
+            for _ in 0..t.grad_accum {
+                let prepared = prefetch.next()?;
+                state.micro_batches = prepared.micro_batch + 1;
+                for (idx, err) in &prepared.failures {
+                    if cfg.run.strict {
+                        return Err(TaskError::Config(format!(
+                            "training item {idx}: {err} (strict mode)"
+                        )));
+                    }
+                    skipped_images += 1;
+                    bar.suspend(|| tracing::warn!("skipping training item {idx}: {err}"));
+                }
+                if prepared.items.is_empty() {
+                    continue;
+                }
+                window.1 += prepared.items.len();
+                let batch = self.task.collate(prepared.items, &ad);
+                let out = self.task.train_step(&model, batch);
+                let loss_value = f64::from(out.loss.clone().into_scalar::<f32>());
+                if !loss_value.is_finite() {
+                    bar.abandon();
+                    return Err(TaskError::NonFinite {
+                        step: state.step + 1,
+                        value: loss_value,
+                    });
+                }
+                loss_sum += loss_value / t.grad_accum as f64;
+                for (name, v) in out.logs {
+                    *logs.entry(name).or_default() +=
+                        f64::from(v.into_scalar::<f32>()) / t.grad_accum as f64;
+                }
+                let grads = (out.loss / t.grad_accum as f64).backward();
+                accumulator.accumulate(&model, GradientsParams::from_grads(grads, &model));
+            }
+            let mut grads = accumulator.grads();
+            drop_grads(&model, &mut grads, |p| cfg.model.freeze.is_frozen(&p.path));
+            let grad_norm = if t.grad_clip > 0.0 {
+                clip_global_norm(&model, &mut grads, t.grad_clip)
+            } else {
+                f64::NAN
+            };
+            model = clamp_logit_scale(optim.step(model, grads, factor));
+            state.step += 1;
+            bar.set_position(state.step as u64);
+            bar.set_message(format!("loss {loss_sum:.4}  lr {:.2e}", t.lr_head * factor));
+
+            if state.step % t.log_every.max(1) == 0 || state.step == t.steps {
+                let secs = window.0.elapsed().as_secs_f64().max(1e-9);
+                let mut record = json!({
+                    "kind": "train",
+                    "step": state.step,
+                    "epoch": order.epoch_at(state.micro_batches),
+                    "loss": loss_sum,
+                    "lr_head": t.lr_head * factor,
+                    "lr_backbone": t.lr_backbone * factor,
+                    "grad_norm": if grad_norm.is_finite() { json!(grad_norm) } else { json!(null) },
+                    "img_per_s": window.1 as f64 / secs,
+                    "skipped_images": skipped_images,
+                });
+                for (k, v) in &logs {
+                    record[*k] = json!(v);
+                }
+                log.write(&record)?;
+                window = (Instant::now(), 0);
+            }
+            interrupted = INTERRUPTED.load(Ordering::SeqCst);
+            let last = state.step == t.steps;
+            let eval_now =
+                last || interrupted || (cfg.eval.every > 0 && state.step % cfg.eval.every == 0);
+            let mut improved = false;
+            if eval_now && !self.val.is_empty() {
+                let evaluation =
+                    bar.suspend(|| self.task.evaluate(&model.valid(), &self.val, &eval_ctx))?;
+                improved = state.best_metric.is_none_or(|b| evaluation.metric > b);
+                if improved {
+                    state.best_metric = Some(evaluation.metric);
+                    state.best_step = Some(state.step);
+                    state.evals_without_improvement = 0;
+                } else {
+                    state.evals_without_improvement += 1;
+                }
+                let mut record =
+                    json!({"kind": "eval", "step": state.step, "metric": evaluation.metric});
+                for (k, v) in &evaluation.metrics {
+                    record[k] = json!(v);
+                }
+                log.write(&record)?;
+                bar.suspend(|| {
+                    tracing::info!(step = state.step, metric = evaluation.metric, "evaluation")
+                });
+                if let Some((name, bytes)) = &evaluation.predictions {
+                    coca_core::checkpoint::write_atomic(&run_dir.join(name), bytes)?;
+                }
+                for s in &evaluation.skipped {
+                    bar.suspend(|| tracing::warn!("evaluation skipped {s}"));
+                }
+                last_eval = evaluation;
+                write_plots(&run_dir, log.path());
+                if let Some(patience) = cfg.eval.early_stopping_patience {
+                    early_stopped = state.evals_without_improvement >= patience && !last;
+                }
+            }
+            let ckpt_now = last
+                || interrupted
+                || early_stopped
+                || improved
+                || (cfg.checkpoint.every > 0 && state.step % cfg.checkpoint.every == 0);
+            if ckpt_now {
+                let (optim_head, optim_backbone) = optim.to_bytes()?;
+                let data = CheckpointData {
+                    state: state.clone(),
+                    model: checkpoint::model_bytes(&model)?,
+                    optim_head,
+                    optim_backbone,
+                };
+                checkpoint::save(&run_dir, &data)?;
+                checkpoint::prune(&run_dir, cfg.checkpoint.keep_last, state.best_step);
+            }
+            if interrupted || early_stopped {
+                break;
+            }
+        }
+        drop(prefetch);
+        bar.finish_and_clear();
+
+        let mut final_metrics = last_eval.metrics.clone();
+        final_metrics.insert("metric".into(), last_eval.metric);
+        let summary = json!({
+            "task": self.task.name(),
+            "steps": state.step,
+            "final": final_metrics,
+            "best_metric": state.best_metric,
+            "best_step": state.best_step,
+            "interrupted": interrupted,
+            "early_stopped": early_stopped,
+            "skipped_images": skipped_images,
+        });
+        if !interrupted {
+            let json = serde_json::to_vec_pretty(&summary)
+                .map_err(|e| TaskError::Config(e.to_string()))?;
+            coca_core::checkpoint::write_atomic(&run_dir.join("metrics.json"), &json)?;
+            // Export the best model (by the validation metric), else the last one.
+            let export_model = match state.best_step {
+                Some(best) if best != state.step => {
+                    let dir = checkpoint::dir_of(&run_dir, best);
+                    let data = checkpoint::load(&dir)?;
+                    checkpoint::load_model_bytes(model.valid(), data.model, &dir)?
+                }
+                _ => model.valid(),
+            };
+            export::export_run(
+                &*self.task,
+                &export_model,
+                &self.backbone,
+                &run_dir.join("export"),
+            )?;
+        }
+        write_plots(&run_dir, log.path());
+        Ok(RunOutcome {
+            run_dir,
+            steps: state.step,
+            final_metrics,
+            best_metric: state.best_metric,
+            best_step: state.best_step,
+            interrupted,
+            early_stopped,
+        })
+    }
+}
+
+fn write_plots(run_dir: &Path, metrics: &Path) {
+    let result = super::plot::charts_from_metrics(metrics)
+        .and_then(|charts| super::plot::write_png(&run_dir.join("curves.png"), &charts));
+    if let Err(e) = result {
+        tracing::warn!("cannot draw the training curves: {e}");
+    }
+}

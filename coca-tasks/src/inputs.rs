@@ -1,0 +1,59 @@
+//! Host-side inputs shared by the tasks: image decoding + preprocessing and tokenization,
+//! and stacking them into device tensors.
+
+use std::path::Path;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use coca_core::preprocess::{PreprocessConfig, load_image, preprocess_eval, preprocess_train};
+use coca_core::tokenizer::ClipTokenizer;
+use rand::rngs::StdRng;
+
+use crate::engine::Backbone;
+use crate::error::Result;
+
+/// Preprocessing and tokenization settings of a model.
+#[derive(Debug, Clone)]
+pub struct Inputs {
+    pub preprocess: PreprocessConfig,
+    pub tokenizer: ClipTokenizer,
+    /// Token context length of the text tower.
+    pub context_length: usize,
+}
+
+impl Inputs {
+    /// The inputs a backbone expects.
+    pub fn new(backbone: &Backbone) -> Self {
+        Self {
+            preprocess: backbone.preprocess.clone(),
+            tokenizer: backbone.tokenizer.clone(),
+            context_length: backbone.config.text_cfg.context_length,
+        }
+    }
+
+    /// Decodes and preprocesses an image: RandomResizedCrop when `augment` is given, else the
+    /// eval transform. Returns `[3, S, S]` values.
+    pub fn image(&self, path: &Path, augment: Option<&mut StdRng>) -> Result<Vec<f32>> {
+        let img = load_image(path)?;
+        Ok(match augment {
+            Some(rng) => preprocess_train(&img, &self.preprocess, rng),
+            None => preprocess_eval(&img, &self.preprocess),
+        })
+    }
+
+    /// Token ids padded to the context length.
+    pub fn text(&self, text: &str) -> Result<Vec<u32>> {
+        Ok(self.tokenizer.encode(text, self.context_length)?)
+    }
+
+    /// Stacks preprocessed images into `[N, 3, S, S]`.
+    pub fn stack_images(&self, images: Vec<Vec<f32>>, device: &Device) -> Tensor<4> {
+        let s = self.preprocess.image_size;
+        let n = images.len();
+        Tensor::from_data(TensorData::new(images.concat(), [n, 3, s, s]), device)
+    }
+}
+
+/// Stacks equal-length token rows into `[N, L]`.
+pub fn stack_tokens(rows: &[Vec<u32>], device: &Device) -> Tensor<2, Int> {
+    coca_core::pretrained::tokens_to_tensor(rows, device)
+}

@@ -1,0 +1,4 @@
+//! Integration tests of coca-tasks (one test binary: each binary links all of burn).
+
+mod common;
+mod engine;
