@@ -25,6 +25,155 @@ pub enum Command {
     ZeroShot(ZeroShotArgs),
     /// Generate captions for images (directories expand to the images in them).
     Caption(CaptionArgs),
+    /// Fine-tune on a downstream task (or continue CoCa pretraining).
+    Finetune(FinetuneArgs),
+    /// Score predictions with a task's official metric (no model needed).
+    #[command(subcommand)]
+    Evaluate(EvaluateCommand),
+    /// Run the exported model of a fine-tuning run on its validation data.
+    Predict(PredictArgs),
+    /// Write a model's backbone as an open_clip `safetensors` state dict.
+    Export(ExportArgs),
+    /// Generate the synthetic "shapes" world in the official dataset formats.
+    Synth(SynthArgs),
+}
+
+/// The downstream tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TaskArg {
+    Vqa,
+    SnliVe,
+    Nlvr2,
+    Caption,
+    Pretrain,
+}
+
+impl From<TaskArg> for coca_tasks::run::TaskKind {
+    fn from(t: TaskArg) -> Self {
+        use coca_tasks::run::TaskKind;
+        match t {
+            TaskArg::Vqa => TaskKind::Vqa,
+            TaskArg::SnliVe => TaskKind::SnliVe,
+            TaskArg::Nlvr2 => TaskKind::Nlvr2,
+            TaskArg::Caption => TaskKind::Caption,
+            TaskArg::Pretrain => TaskKind::Pretrain,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct FinetuneArgs {
+    #[arg(value_enum)]
+    pub task: TaskArg,
+    /// Run configuration (TOML). Not needed with --resume (the run's config.toml is used).
+    #[arg(long, required_unless_present = "resume")]
+    pub config: Option<PathBuf>,
+    /// Override a setting: `section.key=value` (repeatable), e.g. `train.steps=100`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Continue the run in this directory from its newest valid checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// Fail on unreadable images instead of skipping them.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvaluateCommand {
+    /// VQAv2 accuracy (official evaluator): overall and per answer type.
+    Vqa {
+        #[arg(long)]
+        questions: PathBuf,
+        #[arg(long)]
+        annotations: PathBuf,
+        /// Results `[{question_id, answer}]`.
+        #[arg(long)]
+        results: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// SNLI-VE accuracy, overall and per class.
+    SnliVe {
+        /// Ground truth `snli_ve_{dev,test}.jsonl`.
+        #[arg(long)]
+        data: PathBuf,
+        /// Predictions: JSON Lines with `line` (1-based line of the data file) or `pairID`, and `prediction`.
+        #[arg(long)]
+        predictions: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// NLVR2 accuracy and consistency.
+    Nlvr2 {
+        /// Ground truth (`dev.json` / `test1.json`, JSON Lines).
+        #[arg(long)]
+        data: PathBuf,
+        /// Predictions CSV `identifier,prediction`.
+        #[arg(long)]
+        predictions: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// COCO caption metrics: BLEU-1..4, ROUGE-L, CIDEr (METEOR when java + jar are available).
+    Caption {
+        /// Ground truth in COCO caption format.
+        #[arg(long)]
+        annotations: PathBuf,
+        /// Results `[{image_id, caption}]`.
+        #[arg(long)]
+        results: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    #[arg(value_enum)]
+    pub task: TaskArg,
+    /// A finished fine-tuning run directory (with `export/`).
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Override a setting, e.g. `data.val=snli_ve_test.jsonl` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Where predictions and metrics go (default: RUN/predict).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["model", "run"])))]
+pub struct ExportArgs {
+    /// A model id (directory, file, hf-hub:<repo>, short name).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// A fine-tuning run directory (its best, else newest, checkpoint).
+    #[arg(long)]
+    pub run: Option<PathBuf>,
+    /// Output `.safetensors` file.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Size of the synthetic world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SynthSizeArg {
+    Tiny,
+    Small,
+    Medium,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value_t = SynthSizeArg::Tiny)]
+    pub size: SynthSizeArg,
 }
 
 /// Options shared by commands that load a model.

@@ -6,12 +6,15 @@
 
 pub mod caption;
 pub mod engine;
+pub mod head;
 pub mod error;
 pub mod inputs;
 pub mod metrics;
 pub mod nlvr2;
 pub mod pretrain;
+pub mod run;
 pub mod snli_ve;
+pub mod synth;
 pub mod task;
 pub mod vqa;
 

@@ -2,6 +2,9 @@
 
 mod caption;
 mod embed;
+mod evaluate;
+mod finetune;
+mod synth;
 mod tokenize;
 mod zero_shot;
 
@@ -22,6 +25,11 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Tokenize(a) => tokenize::run(a),
         Command::ZeroShot(a) => zero_shot::run(a),
         Command::Caption(a) => caption::run(a),
+        Command::Finetune(a) => finetune::run(a),
+        Command::Evaluate(a) => evaluate::run(a),
+        Command::Predict(a) => finetune::predict(a),
+        Command::Export(a) => finetune::export(a),
+        Command::Synth(a) => synth::run(a),
     }
 }
 

@@ -35,6 +35,11 @@ impl AttentionalPooler {
 
     /// `x [B, N, context_dim] -> [B, n_queries, d_model]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_masked(x, None)
+    }
+
+    /// [`Self::forward`] with an additive key mask `[B, 1, 1, N]` (e.g. hiding padding).
+    pub fn forward_masked(&self, x: Tensor<3>, key_bias: Option<Tensor<4>>) -> Tensor<3> {
         let b = x.dims()[0];
         let x = self.ln_k.forward(x);
         let q = self.ln_q.forward(self.query.val());
@@ -42,6 +47,6 @@ impl AttentionalPooler {
         let q = q.reshape([1, n, d]).expand([b, n, d]);
         let q = self.attn.project_q(q);
         let (k, v) = self.attn.project_kv(x.clone(), x);
-        self.attn.attend(q, k, v, None)
+        self.attn.attend(q, k, v, key_bias)
     }
 }

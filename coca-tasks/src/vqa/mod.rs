@@ -1,1 +1,228 @@
+//! VQAv2: image -> encoder, question -> decoder; a 1-query attentional pooler over the decoder
+//! outputs and a classifier over the answer vocabulary, trained with sigmoid BCE on the soft
+//! targets (0.3/0.6/0.9/1.0), optionally co-trained with the captioning loss on
+//! "question answer" text; scored with the official accuracy.
+
 pub mod data;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use coca_core::Coca;
+use coca_core::loss::caption_loss;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::engine::data::for_each_eval_batch;
+use crate::error::{Result, TaskError};
+use crate::head::{PooledClassifier, argmax_rows};
+use crate::inputs::{Inputs, stack_tokens};
+use crate::metrics::vqa::{VqaAnswer, VqaResult, question_accuracy};
+use crate::task::{EvalContext, Evaluation, StepOutput, Task};
+use data::{AnswerVocab, VqaExample, load_vqa};
+
+/// One more pair of question/annotation files used for training (e.g. Visual Genome QA in
+/// VQAv2 format).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VqaFiles {
+    pub questions: PathBuf,
+    pub annotations: PathBuf,
+    pub images: PathBuf,
+}
+
+/// `[data]` of VQAv2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VqaData {
+    pub train: VqaFiles,
+    pub val: VqaFiles,
+    /// Extra training files in the same format.
+    #[serde(default)]
+    pub extra_train: Vec<VqaFiles>,
+    /// Keep answers that are the multiple-choice answer of at least this many questions.
+    #[serde(default = "nine")]
+    pub min_answer_count: usize,
+}
+
+fn nine() -> usize {
+    9
+}
+
+/// `[task]` of VQAv2.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VqaTaskConfig {
+    /// Weight of the captioning loss on "question answer" text (0 = off).
+    #[serde(default)]
+    pub caption_loss_weight: f64,
+}
+
+/// A question with its soft targets over the answer vocabulary.
+#[derive(Debug, Clone)]
+pub struct VqaItem {
+    pub example: VqaExample,
+    pub targets: Vec<(usize, f32)>,
+}
+
+impl VqaData {
+    /// Loads the files and builds the answer vocabulary from the training questions.
+    pub fn load(&self) -> Result<(AnswerVocab, Vec<VqaItem>, Vec<VqaItem>)> {
+        let mut train = load_vqa(&self.train.questions, Some(&self.train.annotations), &self.train.images)?;
+        for extra in &self.extra_train {
+            train.extend(load_vqa(&extra.questions, Some(&extra.annotations), &extra.images)?);
+        }
+        let val = load_vqa(&self.val.questions, Some(&self.val.annotations), &self.val.images)?;
+        let vocab = AnswerVocab::build(&train, self.min_answer_count);
+        if vocab.is_empty() {
+            return Err(TaskError::Data {
+                path: self.train.annotations.clone(),
+                msg: format!("no answer occurs {} times; lower data.min_answer_count", self.min_answer_count),
+            });
+        }
+        let items = |v: Vec<VqaExample>| -> Vec<VqaItem> {
+            v.into_iter().map(|e| VqaItem { targets: vocab.soft_targets(&e.answers), example: e }).collect()
+        };
+        let train: Vec<VqaItem> = items(train).into_iter().filter(|i| !i.targets.is_empty()).collect();
+        tracing::info!(answers = vocab.len(), train = train.len(), "VQA answer vocabulary built");
+        let val = items(val);
+        Ok((vocab, train, val))
+    }
+}
+
+/// CoCa + pooled classifier over the answers.
+#[derive(Module, Debug)]
+pub struct VqaModel {
+    pub coca: Coca,
+    pub head: PooledClassifier,
+}
+
+/// The VQAv2 task.
+pub struct Vqa {
+    pub inputs: Inputs,
+    pub heads: usize,
+    pub vocab: AnswerVocab,
+    pub config: VqaTaskConfig,
+}
+
+/// Host-side example: pixels, question tokens, "question answer" tokens, soft targets.
+pub type VqaPrepared = (Vec<f32>, Vec<u32>, Vec<u32>, Vec<(usize, f32)>);
+
+impl VqaModel {
+    /// Answer logits `[B, answers]`.
+    pub fn logits(&self, image_embs: Tensor<3>, tokens: Tensor<2, Int>) -> Tensor<2> {
+        let text = self.coca.encode_text(tokens.clone());
+        let states = self.coca.text_decoder.hidden(image_embs, text.token_embs);
+        self.head.classifier.forward(self.head.pool(states, tokens))
+    }
+}
+
+/// Sigmoid binary cross-entropy with logits, summed over classes and averaged over the batch.
+pub fn soft_bce(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
+    let b = logits.dims()[0];
+    let loss = logits.clone().clamp_min(0.0) - logits.clone() * targets + logits.abs().neg().exp().add_scalar(1.0).log();
+    loss.sum() / b as f64
+}
+
+impl Task for Vqa {
+    type Model = VqaModel;
+    type Item = VqaItem;
+    type Prepared = VqaPrepared;
+    type Batch = (Tensor<4>, Tensor<2, Int>, Tensor<2, Int>, Tensor<2>);
+
+    fn name(&self) -> &'static str {
+        "vqa"
+    }
+
+    fn build_model(&self, coca: Coca, device: &Device) -> VqaModel {
+        let width = coca.text_decoder.ln_final.weight.dims()[0];
+        VqaModel { coca, head: PooledClassifier::new(width, self.heads, 1, self.vocab.len(), device) }
+    }
+
+    fn backbone<'a>(&self, model: &'a VqaModel) -> &'a Coca {
+        &model.coca
+    }
+
+    fn prepare(&self, item: &VqaItem, augment: Option<&mut StdRng>) -> Result<VqaPrepared> {
+        let e = &item.example;
+        let qa = match (&e.multiple_choice_answer, self.config.caption_loss_weight > 0.0) {
+            (Some(a), true) => self.inputs.text(&format!("{} {}", e.question, a))?,
+            _ => Vec::new(),
+        };
+        Ok((self.inputs.image(&e.image, augment)?, self.inputs.text(&e.question)?, qa, item.targets.clone()))
+    }
+
+    fn collate(&self, items: Vec<VqaPrepared>, device: &Device) -> Self::Batch {
+        let n = items.len();
+        let c = self.vocab.len();
+        let mut targets = vec![0f32; n * c];
+        let (mut images, mut q, mut qa) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, (img, tq, tqa, t)) in items.into_iter().enumerate() {
+            images.push(img);
+            q.push(tq);
+            qa.push(tqa);
+            for (k, s) in t {
+                targets[i * c + k] = s;
+            }
+        }
+        let qa = if qa.iter().all(|r| !r.is_empty()) { stack_tokens(&qa, device) } else { stack_tokens(&q, device) };
+        (
+            self.inputs.stack_images(images, device),
+            stack_tokens(&q, device),
+            qa,
+            Tensor::from_data(TensorData::new(targets, [n, c]), device),
+        )
+    }
+
+    fn train_step(&self, model: &VqaModel, (pixels, tokens, qa, targets): Self::Batch) -> StepOutput {
+        let image = model.coca.encode_image(pixels);
+        let vqa = soft_bce(model.logits(image.embs.clone(), tokens), targets);
+        if self.config.caption_loss_weight > 0.0 {
+            let out = model.coca.forward_with_image(image, qa);
+            let cap = caption_loss(out.logits, out.labels, coca_core::tokenizer::PAD) * self.config.caption_loss_weight;
+            StepOutput { loss: vqa.clone() + cap.clone(), logs: vec![("vqa_bce", vqa), ("caption", cap)] }
+        } else {
+            StepOutput { loss: vqa, logs: vec![] }
+        }
+    }
+
+    fn evaluate(&self, model: &VqaModel, items: &[VqaItem], ctx: &EvalContext) -> Result<Evaluation> {
+        let mut preds: Vec<(usize, String)> = Vec::new();
+        let skipped = for_each_eval_batch(self, items, ctx, |idx, (pixels, tokens, _, _)| {
+            let embs = model.coca.encode_image(pixels).embs;
+            for (i, c) in idx.iter().zip(argmax_rows(model.logits(embs, tokens))) {
+                preds.push((*i, self.vocab.answer(c).unwrap_or_default().to_string()));
+            }
+            Ok(())
+        })?;
+        let mut per_type: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+        let mut total = 0.0;
+        for (i, p) in &preds {
+            let e = &items[*i].example;
+            let answers: Vec<VqaAnswer> =
+                e.answers.iter().map(|a| VqaAnswer { answer: a.clone(), answer_confidence: None, answer_id: None }).collect();
+            let acc = question_accuracy(&answers, p);
+            total += acc;
+            let t = per_type.entry(e.answer_type.clone().unwrap_or_else(|| "unknown".into())).or_default();
+            t.0 += acc;
+            t.1 += 1;
+        }
+        let n = preds.len().max(1) as f64;
+        let overall = 100.0 * total / n;
+        let mut metrics = BTreeMap::from([("accuracy".to_string(), overall)]);
+        for (t, (s, c)) in per_type {
+            metrics.insert(format!("accuracy_{t}"), 100.0 * s / c as f64);
+        }
+        let results: Vec<VqaResult> =
+            preds.iter().map(|(i, p)| VqaResult { question_id: items[*i].example.question_id, answer: p.clone() }).collect();
+        let bytes = serde_json::to_vec(&results).map_err(|e| TaskError::Config(e.to_string()))?;
+        Ok(Evaluation { metric: overall, metrics, predictions: Some(("results_vqa.json".into(), bytes)), skipped })
+    }
+
+    fn export_info(&self) -> serde_json::Value {
+        json!({"answers": self.vocab.answers, "head": "pooled-classifier", "pooler_heads": self.heads})
+    }
+}

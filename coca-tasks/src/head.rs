@@ -1,0 +1,53 @@
+//! The task head of the CoCa paper: a 1-query attentional pooler over the multimodal decoder
+//! outputs followed by a linear classifier, and the forward pass that feeds it.
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor};
+use coca_core::Coca;
+use coca_core::model::attention::{key_bias, not_pad};
+use coca_core::model::attn_pool::AttentionalPooler;
+use coca_core::model::layers::Linear;
+
+/// Attentional pooler (1 query) + linear classifier.
+#[derive(Module, Debug)]
+pub struct PooledClassifier {
+    pub pool: AttentionalPooler,
+    pub classifier: Linear,
+}
+
+impl PooledClassifier {
+    /// A head over `width`-wide decoder outputs; `inputs` pooled vectors are concatenated before
+    /// the classifier (2 for NLVR2's image pairs).
+    pub fn new(width: usize, heads: usize, inputs: usize, classes: usize, device: &Device) -> Self {
+        Self {
+            pool: AttentionalPooler::new(width, width, heads, 1, device),
+            classifier: Linear::new(width * inputs, classes, true, 0.02, device),
+        }
+    }
+
+    /// Pools decoder states `[B, L, W]` (padding hidden by `tokens`) into `[B, W]`.
+    pub fn pool(&self, states: Tensor<3>, tokens: Tensor<2, Int>) -> Tensor<2> {
+        let [b, _, w] = states.dims();
+        let bias = key_bias(not_pad(tokens, coca_core::tokenizer::PAD));
+        self.pool.forward_masked(states, Some(bias)).reshape([b, w])
+    }
+}
+
+/// Multimodal decoder states (before `ln_final`) `[B, L, W]` for images and token ids.
+pub fn multimodal_states(coca: &Coca, pixels: Tensor<4>, tokens: Tensor<2, Int>) -> Tensor<3> {
+    let image = coca.encode_image(pixels);
+    let text = coca.encode_text(tokens);
+    coca.text_decoder.hidden(image.embs, text.token_embs)
+}
+
+/// Attention heads of the head's pooler: the decoder's head count.
+pub fn head_heads(coca_cfg: &coca_core::CocaConfig) -> usize {
+    coca_cfg.multimodal_cfg.heads
+}
+
+/// Index of the largest value in each row of `[B, C]` logits.
+pub fn argmax_rows(logits: Tensor<2>) -> Vec<usize> {
+    let c = logits.dims()[1];
+    let v: Vec<f32> = logits.into_data().convert::<f32>().try_to_vec().unwrap_or_default();
+    v.chunks(c).map(|row| coca_core::generation::argmax(row) as usize).collect()
+}
