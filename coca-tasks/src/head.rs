@@ -48,6 +48,12 @@ pub fn head_heads(coca_cfg: &coca_core::CocaConfig) -> usize {
 /// Index of the largest value in each row of `[B, C]` logits.
 pub fn argmax_rows(logits: Tensor<2>) -> Vec<usize> {
     let c = logits.dims()[1];
-    let v: Vec<f32> = logits.into_data().convert::<f32>().try_to_vec().unwrap_or_default();
-    v.chunks(c).map(|row| coca_core::generation::argmax(row) as usize).collect()
+    let v: Vec<f32> = logits
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec()
+        .unwrap_or_default();
+    v.chunks(c)
+        .map(|row| coca_core::generation::argmax(row) as usize)
+        .collect()
 }

@@ -6,8 +6,8 @@
 
 pub mod caption;
 pub mod engine;
-pub mod head;
 pub mod error;
+pub mod head;
 pub mod inputs;
 pub mod metrics;
 pub mod nlvr2;

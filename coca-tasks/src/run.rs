@@ -47,9 +47,13 @@ impl TaskKind {
 
 /// What to do with a built task.
 enum Action<'a> {
-    Train { resume: bool },
+    Train {
+        resume: bool,
+    },
     /// Evaluate the exported model of a run (`dir/export`) on the configured validation data.
-    Predict { export_dir: &'a Path },
+    Predict {
+        export_dir: &'a Path,
+    },
 }
 
 /// The result of [`Action`].
@@ -58,10 +62,23 @@ enum Done {
     Predicted(Evaluation),
 }
 
-fn act<T: Task>(task: T, config: RunConfig, backbone: Backbone, train: Vec<T::Item>, val: Vec<T::Item>, action: Action) -> Result<Done> {
+fn act<T: Task>(
+    task: T,
+    config: RunConfig,
+    backbone: Backbone,
+    train: Vec<T::Item>,
+    val: Vec<T::Item>,
+    action: Action,
+) -> Result<Done> {
     match action {
         Action::Train { resume } => {
-            let trainer = Trainer { task: Arc::new(task), config, backbone, train: Arc::new(train), val };
+            let trainer = Trainer {
+                task: Arc::new(task),
+                config,
+                backbone,
+                train: Arc::new(train),
+                val,
+            };
             Ok(Done::Trained(trainer.run(resume)?))
         }
         Action::Predict { export_dir } => {
@@ -91,16 +108,28 @@ pub fn load_head<M: Module>(mut model: M, path: &Path) -> Result<M> {
         return Ok(model);
     }
     let state = coca_core::checkpoint::read_state_dict(path)?;
-    let missing: Vec<_> = expected.iter().filter(|k| !state.contains_key(*k)).collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|k| !state.contains_key(*k))
+        .collect();
     if !missing.is_empty() {
-        return Err(TaskError::Data { path: path.to_path_buf(), msg: format!("missing head parameters {missing:?}") });
+        return Err(TaskError::Data {
+            path: path.to_path_buf(),
+            msg: format!("missing head parameters {missing:?}"),
+        });
     }
-    let tensors = state.into_iter().map(|(k, v)| burn::store::bridge::from_data(v, k, None)).collect();
+    let tensors = state
+        .into_iter()
+        .map(|(k, v)| burn::store::bridge::from_data(v, k, None))
+        .collect();
     let result = model.apply(tensors, None, None, false);
     if !result.errors.is_empty() || !result.unused.is_empty() {
         return Err(TaskError::Data {
             path: path.to_path_buf(),
-            msg: format!("head does not match: {:?} unused {:?}", result.errors, result.unused),
+            msg: format!(
+                "head does not match: {:?} unused {:?}",
+                result.errors, result.unused
+            ),
         });
     }
     Ok(model)
@@ -129,7 +158,8 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
                 // The answer vocabulary is the one the head was trained with.
                 vocab = vocab_from_export(export_dir)?;
             } else {
-                std::fs::create_dir_all(&config.run.out_dir).map_err(|e| TaskError::io(&config.run.out_dir, e))?;
+                std::fs::create_dir_all(&config.run.out_dir)
+                    .map_err(|e| TaskError::io(&config.run.out_dir, e))?;
                 vocab.save(&config.run.out_dir.join("answer_vocab.json"))?;
             }
             let vocab_for_items = vocab.clone();
@@ -143,32 +173,83 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
                     .collect()
             };
             let (train, val) = (retarget(train), retarget(val));
-            act(Vqa { inputs, heads, vocab, config: task_cfg }, config, backbone, train, val, action)
+            act(
+                Vqa {
+                    inputs,
+                    heads,
+                    vocab,
+                    config: task_cfg,
+                },
+                config,
+                backbone,
+                train,
+                val,
+                action,
+            )
         }
         TaskKind::SnliVe => {
             let data: SnliVeData = RunConfig::section(&config.data, "data")?;
             let (train, val) = data.load()?;
-            act(SnliVe { inputs, heads }, config, backbone, train, val, action)
+            act(
+                SnliVe { inputs, heads },
+                config,
+                backbone,
+                train,
+                val,
+                action,
+            )
         }
         TaskKind::Nlvr2 => {
             let data: Nlvr2Data = RunConfig::section(&config.data, "data")?;
             let (train, val) = data.load()?;
-            act(Nlvr2 { inputs, heads }, config, backbone, train, val, action)
+            act(
+                Nlvr2 { inputs, heads },
+                config,
+                backbone,
+                train,
+                val,
+                action,
+            )
         }
         TaskKind::Caption => {
             let data: CaptionData = RunConfig::section(&config.data, "data")?;
             let task_cfg: CaptionTaskConfig = RunConfig::section(&config.task, "task")?;
             let (train, val) = data.load()?;
-            act(Captioning { inputs, config: task_cfg }, config, backbone, train, val, action)
+            act(
+                Captioning {
+                    inputs,
+                    config: task_cfg,
+                },
+                config,
+                backbone,
+                train,
+                val,
+                action,
+            )
         }
         TaskKind::Pretrain => {
             let data: CaptionData = RunConfig::section(&config.data, "data")?;
             let task_cfg: PretrainConfig = RunConfig::section(&config.task, "task")?;
             let (train, val) = data.load()?;
             let pairs = |v: Vec<crate::caption::CaptionItem>| -> Vec<CaptionPair> {
-                v.into_iter().map(|i| CaptionPair { image: i.image, caption: i.caption }).collect()
+                v.into_iter()
+                    .map(|i| CaptionPair {
+                        image: i.image,
+                        caption: i.caption,
+                    })
+                    .collect()
             };
-            act(Pretrain { inputs, config: task_cfg }, config, backbone, pairs(train), pairs(val), action)
+            act(
+                Pretrain {
+                    inputs,
+                    config: task_cfg,
+                },
+                config,
+                backbone,
+                pairs(train),
+                pairs(val),
+                action,
+            )
         }
     }
 }
@@ -176,10 +257,16 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
 fn vocab_from_export(export_dir: &Path) -> Result<crate::vqa::data::AnswerVocab> {
     let path = export_dir.join("task.json");
     let bytes = std::fs::read(&path).map_err(|e| TaskError::io(&path, e))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| TaskError::Json { path: path.clone(), line: None, msg: e.to_string() })?;
-    let answers: Vec<String> = serde_json::from_value(v["task_info"]["answers"].clone())
-        .map_err(|e| TaskError::Data { path: path.clone(), msg: format!("no answer vocabulary: {e}") })?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| TaskError::Json {
+        path: path.clone(),
+        line: None,
+        msg: e.to_string(),
+    })?;
+    let answers: Vec<String> =
+        serde_json::from_value(v["task_info"]["answers"].clone()).map_err(|e| TaskError::Data {
+            path: path.clone(),
+            msg: format!("no answer vocabulary: {e}"),
+        })?;
     Ok(crate::vqa::data::AnswerVocab::new(answers))
 }
 
@@ -193,12 +280,23 @@ pub fn finetune(kind: TaskKind, config: RunConfig, resume: bool) -> Result<RunOu
 
 /// Evaluates the exported model of `run_dir` on its configured validation data (optionally
 /// overridden), writing predictions and `metrics.json` into `out_dir`.
-pub fn predict(kind: TaskKind, run_dir: &Path, overrides: &[String], out_dir: &Path) -> Result<Evaluation> {
+pub fn predict(
+    kind: TaskKind,
+    run_dir: &Path,
+    overrides: &[String],
+    out_dir: &Path,
+) -> Result<Evaluation> {
     let config_path = run_dir.join("config.toml");
     let mut config = RunConfig::load(&config_path, overrides)?;
     config.run.out_dir = out_dir.to_path_buf();
     let export_dir = run_dir.join("export");
-    let evaluation = match dispatch(kind, config, Action::Predict { export_dir: &export_dir })? {
+    let evaluation = match dispatch(
+        kind,
+        config,
+        Action::Predict {
+            export_dir: &export_dir,
+        },
+    )? {
         Done::Predicted(e) => e,
         Done::Trained(_) => unreachable!("prediction returns an evaluation"),
     };
@@ -252,7 +350,10 @@ fn toml_string(s: &str) -> String {
 impl FineTune {
     /// A run of `kind` with the engine's defaults.
     pub fn new(kind: TaskKind) -> Self {
-        Self { kind, overrides: Vec::new() }
+        Self {
+            kind,
+            overrides: Vec::new(),
+        }
     }
 
     /// Any `section.key=value` setting (value in TOML syntax).
@@ -273,7 +374,10 @@ impl FineTune {
 
     /// `tokenizer.json` to use.
     pub fn tokenizer(self, path: impl AsRef<Path>) -> Self {
-        self.set("model.tokenizer", toml_string(&path.as_ref().display().to_string()))
+        self.set(
+            "model.tokenizer",
+            toml_string(&path.as_ref().display().to_string()),
+        )
     }
 
     /// A `[data]` path entry, e.g. `("train", "snli_ve_train.jsonl")` or `("train.questions", ...)`.
@@ -284,7 +388,8 @@ impl FineTune {
 
     /// Peak learning rates of the head and the backbone.
     pub fn learning_rate(self, head: f64, backbone: f64) -> Self {
-        self.set("train.lr_head", head).set("train.lr_backbone", backbone)
+        self.set("train.lr_head", head)
+            .set("train.lr_backbone", backbone)
     }
 
     pub fn steps(self, steps: usize) -> Self {
@@ -310,14 +415,21 @@ impl FineTune {
         let mut table = toml::Table::new();
         apply_overrides(&mut table, &self.overrides)?;
         for section in ["model", "train", "run"] {
-            table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         }
         let train = table.get_mut("train").and_then(|t| t.as_table_mut());
         if let Some(train) = train {
             train.entry("steps").or_insert(toml::Value::Integer(1000));
-            train.entry("batch_size").or_insert(toml::Value::Integer(32));
+            train
+                .entry("batch_size")
+                .or_insert(toml::Value::Integer(32));
         }
-        Ok(FineTuneRun { kind: self.kind, config: RunConfig::from_table(table, "FineTune builder")? })
+        Ok(FineTuneRun {
+            kind: self.kind,
+            config: RunConfig::from_table(table, "FineTune builder")?,
+        })
     }
 }
 

@@ -36,7 +36,11 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     });
     println!("{}", serde_json::to_string_pretty(&summary)?);
     if outcome.interrupted {
-        eprintln!("interrupted: continue with `coca-cli finetune {:?} --resume {}`", args.task, outcome.run_dir.display());
+        eprintln!(
+            "interrupted: continue with `coca-cli finetune {:?} --resume {}`",
+            args.task,
+            outcome.run_dir.display()
+        );
         return Ok(ExitCode::from(130));
     }
     Ok(ExitCode::SUCCESS)
@@ -45,14 +49,23 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
 pub fn predict(args: PredictArgs) -> Result<ExitCode> {
     let out = args.out.clone().unwrap_or_else(|| args.run.join("predict"));
     let evaluation = run_predict(args.task.into(), &args.run, &args.overrides, &out)?;
-    println!("{}", serde_json::to_string_pretty(&serde_json::json!({"metric": evaluation.metric, "metrics": evaluation.metrics}))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(
+            &serde_json::json!({"metric": evaluation.metric, "metrics": evaluation.metrics})
+        )?
+    );
     for s in &evaluation.skipped {
         eprintln!("skipped: {s}");
     }
     if let Some((name, _)) = &evaluation.predictions {
         eprintln!("predictions written to {}", out.join(name).display());
     }
-    Ok(if evaluation.skipped.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if evaluation.skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 pub fn export(args: ExportArgs) -> Result<ExitCode> {

@@ -14,7 +14,11 @@ pub fn run(args: SynthArgs) -> Result<ExitCode> {
         SynthSizeArg::Medium => SynthSize::Medium,
     };
     let summary = generate(&args.out, args.seed, size)?;
-    eprintln!("wrote {} files under {}", summary.files_written, args.out.display());
+    eprintln!(
+        "wrote {} files under {}",
+        summary.files_written,
+        args.out.display()
+    );
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -72,7 +72,13 @@ fn five() -> usize {
 
 impl Default for CaptionTaskConfig {
     fn default() -> Self {
-        Self { clip_loss_weight: 0.0, caption_loss_weight: 1.0, beams: 3, max_tokens: 20, min_tokens: 5 }
+        Self {
+            clip_loss_weight: 0.0,
+            caption_loss_weight: 1.0,
+            beams: 3,
+            max_tokens: 20,
+            min_tokens: 5,
+        }
     }
 }
 
@@ -126,7 +132,11 @@ impl Captioning {
     /// The generation settings of evaluation.
     pub fn generation(&self) -> GenerationConfig {
         GenerationConfig {
-            strategy: DecodeStrategy::Beam { num_beams: self.config.beams.max(1), length_penalty: 1.0, early_stopping: true },
+            strategy: DecodeStrategy::Beam {
+                num_beams: self.config.beams.max(1),
+                length_penalty: 1.0,
+                early_stopping: true,
+            },
             max_new_tokens: self.config.max_tokens,
             min_new_tokens: self.config.min_tokens.min(self.config.max_tokens),
             repetition_penalty: 1.0,
@@ -164,12 +174,18 @@ impl Task for Captioning {
     }
 
     fn prepare(&self, item: &CaptionItem, augment: Option<&mut StdRng>) -> Result<Self::Prepared> {
-        Ok((self.inputs.image(&item.image, augment)?, self.inputs.text(&item.caption)?))
+        Ok((
+            self.inputs.image(&item.image, augment)?,
+            self.inputs.text(&item.caption)?,
+        ))
     }
 
     fn collate(&self, items: Vec<Self::Prepared>, device: &Device) -> Self::Batch {
         let (images, tokens): (Vec<_>, Vec<_>) = items.into_iter().unzip();
-        (self.inputs.stack_images(images, device), stack_tokens(&tokens, device))
+        (
+            self.inputs.stack_images(images, device),
+            stack_tokens(&tokens, device),
+        )
     }
 
     fn train_step(&self, model: &CaptionModel, (pixels, text): Self::Batch) -> StepOutput {
@@ -180,12 +196,24 @@ impl Task for Captioning {
             pad_id: coca_core::tokenizer::PAD,
         }
         .compute(&out);
-        StepOutput { loss: loss.total, logs: vec![("caption", loss.caption), ("contrastive", loss.contrastive)] }
+        StepOutput {
+            loss: loss.total,
+            logs: vec![("caption", loss.caption), ("contrastive", loss.contrastive)],
+        }
     }
 
-    fn evaluate(&self, model: &CaptionModel, items: &[CaptionItem], ctx: &EvalContext) -> Result<Evaluation> {
+    fn evaluate(
+        &self,
+        model: &CaptionModel,
+        items: &[CaptionItem],
+        ctx: &EvalContext,
+    ) -> Result<Evaluation> {
         let mut seen = std::collections::BTreeSet::new();
-        let unique: Vec<CaptionItem> = items.iter().filter(|i| seen.insert(i.image_id)).cloned().collect();
+        let unique: Vec<CaptionItem> = items
+            .iter()
+            .filter(|i| seen.insert(i.image_id))
+            .cloned()
+            .collect();
         let mut results: BTreeMap<u64, String> = BTreeMap::new();
         let skipped = for_each_eval_batch(self, &unique, ctx, |idx, (pixels, _)| {
             for (i, c) in idx.iter().zip(self.caption(&model.coca, pixels)?) {
@@ -193,10 +221,15 @@ impl Task for Captioning {
             }
             Ok(())
         })?;
-        let gts: BTreeMap<u64, Vec<String>> =
-            unique.iter().filter(|i| results.contains_key(&i.image_id)).map(|i| (i.image_id, i.references.to_vec())).collect();
+        let gts: BTreeMap<u64, Vec<String>> = unique
+            .iter()
+            .filter(|i| results.contains_key(&i.image_id))
+            .map(|i| (i.image_id, i.references.to_vec()))
+            .collect();
         if gts.is_empty() {
-            return Err(TaskError::Config("no validation image could be captioned".into()));
+            return Err(TaskError::Config(
+                "no validation image could be captioned".into(),
+            ));
         }
         let scores = evaluate_captions(&gts, &results)?;
         let mut metrics = BTreeMap::new();
@@ -207,9 +240,17 @@ impl Task for Captioning {
                 }
             }
         }
-        let json: Vec<_> = results.iter().map(|(id, c)| json!({"image_id": id, "caption": c})).collect();
+        let json: Vec<_> = results
+            .iter()
+            .map(|(id, c)| json!({"image_id": id, "caption": c}))
+            .collect();
         let bytes = serde_json::to_vec(&json).map_err(|e| TaskError::Config(e.to_string()))?;
-        Ok(Evaluation { metric: scores.cider, metrics, predictions: Some(("results_caption.json".into(), bytes)), skipped })
+        Ok(Evaluation {
+            metric: scores.cider,
+            metrics,
+            predictions: Some(("results_caption.json".into(), bytes)),
+            skipped,
+        })
     }
 
     fn export_info(&self) -> serde_json::Value {

@@ -40,7 +40,10 @@ impl Nlvr2Data {
         let load = |p: &PathBuf| -> Result<Vec<Nlvr2Example>> {
             let v = load_nlvr2(p, &self.images)?;
             if let Some(e) = v.iter().find(|e| e.label.is_none()) {
-                return Err(TaskError::Data { path: p.clone(), msg: format!("example {} has no label", e.identifier) });
+                return Err(TaskError::Data {
+                    path: p.clone(),
+                    msg: format!("example {} has no label", e.identifier),
+                });
             }
             Ok(v)
         };
@@ -61,9 +64,18 @@ impl Nlvr2Model {
         let b = tokens.dims()[0];
         let pixels = Tensor::cat(vec![left, right], 0);
         let tokens2 = Tensor::cat(vec![tokens.clone(), tokens], 0);
-        let pooled = self.head.pool(multimodal_states(&self.coca, pixels, tokens2.clone()), tokens2);
+        let pooled = self.head.pool(
+            multimodal_states(&self.coca, pixels, tokens2.clone()),
+            tokens2,
+        );
         let w = pooled.dims()[1];
-        let pair = Tensor::cat(vec![pooled.clone().slice([0..b, 0..w]), pooled.slice([b..2 * b, 0..w])], 1);
+        let pair = Tensor::cat(
+            vec![
+                pooled.clone().slice([0..b, 0..w]),
+                pooled.slice([b..2 * b, 0..w]),
+            ],
+            1,
+        );
         self.head.classifier.forward(pair)
     }
 }
@@ -86,17 +98,29 @@ impl Task for Nlvr2 {
 
     fn build_model(&self, coca: Coca, device: &Device) -> Nlvr2Model {
         let width = coca.text_decoder.ln_final.weight.dims()[0];
-        Nlvr2Model { coca, head: PooledClassifier::new(width, self.heads, 2, 2, device) }
+        Nlvr2Model {
+            coca,
+            head: PooledClassifier::new(width, self.heads, 2, 2, device),
+        }
     }
 
     fn backbone<'a>(&self, model: &'a Nlvr2Model) -> &'a Coca {
         &model.coca
     }
 
-    fn prepare(&self, item: &Nlvr2Example, mut augment: Option<&mut StdRng>) -> Result<Self::Prepared> {
+    fn prepare(
+        &self,
+        item: &Nlvr2Example,
+        mut augment: Option<&mut StdRng>,
+    ) -> Result<Self::Prepared> {
         let left = self.inputs.image(&item.left, augment.as_deref_mut())?;
         let right = self.inputs.image(&item.right, augment)?;
-        Ok((left, right, self.inputs.text(&item.sentence)?, usize::from(item.label.unwrap_or(false))))
+        Ok((
+            left,
+            right,
+            self.inputs.text(&item.sentence)?,
+            usize::from(item.label.unwrap_or(false)),
+        ))
     }
 
     fn collate(&self, items: Vec<Self::Prepared>, device: &Device) -> Self::Batch {
@@ -116,11 +140,23 @@ impl Task for Nlvr2 {
         )
     }
 
-    fn train_step(&self, model: &Nlvr2Model, (left, right, tokens, labels): Self::Batch) -> StepOutput {
-        StepOutput { loss: cross_entropy(model.logits(left, right, tokens), labels), logs: vec![] }
+    fn train_step(
+        &self,
+        model: &Nlvr2Model,
+        (left, right, tokens, labels): Self::Batch,
+    ) -> StepOutput {
+        StepOutput {
+            loss: cross_entropy(model.logits(left, right, tokens), labels),
+            logs: vec![],
+        }
     }
 
-    fn evaluate(&self, model: &Nlvr2Model, items: &[Nlvr2Example], ctx: &EvalContext) -> Result<Evaluation> {
+    fn evaluate(
+        &self,
+        model: &Nlvr2Model,
+        items: &[Nlvr2Example],
+        ctx: &EvalContext,
+    ) -> Result<Evaluation> {
         let mut preds: Vec<(usize, bool)> = Vec::new();
         let skipped = for_each_eval_batch(self, items, ctx, |idx, (left, right, tokens, _)| {
             let p = argmax_rows(model.logits(left, right, tokens));
@@ -138,7 +174,13 @@ impl Task for Nlvr2 {
         let scores = nlvr2_scores(&scored)?;
         let csv: String = preds
             .iter()
-            .map(|&(i, p)| format!("{},{}\n", items[i].identifier, if p { "True" } else { "False" }))
+            .map(|&(i, p)| {
+                format!(
+                    "{},{}\n",
+                    items[i].identifier,
+                    if p { "True" } else { "False" }
+                )
+            })
             .collect();
         Ok(Evaluation {
             metric: scores.accuracy,

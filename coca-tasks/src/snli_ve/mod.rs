@@ -81,7 +81,10 @@ impl Task for SnliVe {
 
     fn build_model(&self, coca: Coca, device: &Device) -> SnliVeModel {
         let width = coca.text_decoder.ln_final.weight.dims()[0];
-        SnliVeModel { coca, head: PooledClassifier::new(width, self.heads, 1, VeLabel::ALL.len(), device) }
+        SnliVeModel {
+            coca,
+            head: PooledClassifier::new(width, self.heads, 1, VeLabel::ALL.len(), device),
+        }
     }
 
     fn backbone<'a>(&self, model: &'a SnliVeModel) -> &'a Coca {
@@ -89,12 +92,20 @@ impl Task for SnliVe {
     }
 
     fn prepare(&self, item: &VeExample, augment: Option<&mut StdRng>) -> Result<Self::Prepared> {
-        Ok((self.inputs.image(&item.image, augment)?, self.inputs.text(&item.hypothesis)?, item.label.index()))
+        Ok((
+            self.inputs.image(&item.image, augment)?,
+            self.inputs.text(&item.hypothesis)?,
+            item.label.index(),
+        ))
     }
 
     fn collate(&self, items: Vec<Self::Prepared>, device: &Device) -> Self::Batch {
         let n = items.len();
-        let (mut images, mut tokens, mut labels) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut images, mut tokens, mut labels) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for (i, t, l) in items {
             images.push(i);
             tokens.push(t);
@@ -109,10 +120,18 @@ impl Task for SnliVe {
 
     fn train_step(&self, model: &SnliVeModel, (pixels, tokens, labels): Self::Batch) -> StepOutput {
         let logits = model.logits(pixels, tokens);
-        StepOutput { loss: cross_entropy(logits, labels), logs: vec![] }
+        StepOutput {
+            loss: cross_entropy(logits, labels),
+            logs: vec![],
+        }
     }
 
-    fn evaluate(&self, model: &SnliVeModel, items: &[VeExample], ctx: &EvalContext) -> Result<Evaluation> {
+    fn evaluate(
+        &self,
+        model: &SnliVeModel,
+        items: &[VeExample],
+        ctx: &EvalContext,
+    ) -> Result<Evaluation> {
         let mut preds: Vec<(usize, usize)> = Vec::new();
         let skipped = for_each_eval_batch(self, items, ctx, |idx, (pixels, tokens, _)| {
             let p = argmax_rows(model.logits(pixels, tokens));
@@ -136,7 +155,10 @@ impl Task for SnliVe {
         Ok(Evaluation {
             metric: scores.accuracy,
             metrics,
-            predictions: Some(("predictions_snli_ve.jsonl".into(), (lines.join("\n") + "\n").into_bytes())),
+            predictions: Some((
+                "predictions_snli_ve.jsonl".into(),
+                (lines.join("\n") + "\n").into_bytes(),
+            )),
             skipped,
         })
     }

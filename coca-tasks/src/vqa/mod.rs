@@ -71,23 +71,50 @@ pub struct VqaItem {
 impl VqaData {
     /// Loads the files and builds the answer vocabulary from the training questions.
     pub fn load(&self) -> Result<(AnswerVocab, Vec<VqaItem>, Vec<VqaItem>)> {
-        let mut train = load_vqa(&self.train.questions, Some(&self.train.annotations), &self.train.images)?;
+        let mut train = load_vqa(
+            &self.train.questions,
+            Some(&self.train.annotations),
+            &self.train.images,
+        )?;
         for extra in &self.extra_train {
-            train.extend(load_vqa(&extra.questions, Some(&extra.annotations), &extra.images)?);
+            train.extend(load_vqa(
+                &extra.questions,
+                Some(&extra.annotations),
+                &extra.images,
+            )?);
         }
-        let val = load_vqa(&self.val.questions, Some(&self.val.annotations), &self.val.images)?;
+        let val = load_vqa(
+            &self.val.questions,
+            Some(&self.val.annotations),
+            &self.val.images,
+        )?;
         let vocab = AnswerVocab::build(&train, self.min_answer_count);
         if vocab.is_empty() {
             return Err(TaskError::Data {
                 path: self.train.annotations.clone(),
-                msg: format!("no answer occurs {} times; lower data.min_answer_count", self.min_answer_count),
+                msg: format!(
+                    "no answer occurs {} times; lower data.min_answer_count",
+                    self.min_answer_count
+                ),
             });
         }
         let items = |v: Vec<VqaExample>| -> Vec<VqaItem> {
-            v.into_iter().map(|e| VqaItem { targets: vocab.soft_targets(&e.answers), example: e }).collect()
+            v.into_iter()
+                .map(|e| VqaItem {
+                    targets: vocab.soft_targets(&e.answers),
+                    example: e,
+                })
+                .collect()
         };
-        let train: Vec<VqaItem> = items(train).into_iter().filter(|i| !i.targets.is_empty()).collect();
-        tracing::info!(answers = vocab.len(), train = train.len(), "VQA answer vocabulary built");
+        let train: Vec<VqaItem> = items(train)
+            .into_iter()
+            .filter(|i| !i.targets.is_empty())
+            .collect();
+        tracing::info!(
+            answers = vocab.len(),
+            train = train.len(),
+            "VQA answer vocabulary built"
+        );
         let val = items(val);
         Ok((vocab, train, val))
     }
@@ -123,7 +150,8 @@ impl VqaModel {
 /// Sigmoid binary cross-entropy with logits, summed over classes and averaged over the batch.
 pub fn soft_bce(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     let b = logits.dims()[0];
-    let loss = logits.clone().clamp_min(0.0) - logits.clone() * targets + logits.abs().neg().exp().add_scalar(1.0).log();
+    let loss = logits.clone().clamp_min(0.0) - logits.clone() * targets
+        + logits.abs().neg().exp().add_scalar(1.0).log();
     loss.sum() / b as f64
 }
 
@@ -139,7 +167,10 @@ impl Task for Vqa {
 
     fn build_model(&self, coca: Coca, device: &Device) -> VqaModel {
         let width = coca.text_decoder.ln_final.weight.dims()[0];
-        VqaModel { coca, head: PooledClassifier::new(width, self.heads, 1, self.vocab.len(), device) }
+        VqaModel {
+            coca,
+            head: PooledClassifier::new(width, self.heads, 1, self.vocab.len(), device),
+        }
     }
 
     fn backbone<'a>(&self, model: &'a VqaModel) -> &'a Coca {
@@ -148,11 +179,19 @@ impl Task for Vqa {
 
     fn prepare(&self, item: &VqaItem, augment: Option<&mut StdRng>) -> Result<VqaPrepared> {
         let e = &item.example;
-        let qa = match (&e.multiple_choice_answer, self.config.caption_loss_weight > 0.0) {
+        let qa = match (
+            &e.multiple_choice_answer,
+            self.config.caption_loss_weight > 0.0,
+        ) {
             (Some(a), true) => self.inputs.text(&format!("{} {}", e.question, a))?,
             _ => Vec::new(),
         };
-        Ok((self.inputs.image(&e.image, augment)?, self.inputs.text(&e.question)?, qa, item.targets.clone()))
+        Ok((
+            self.inputs.image(&e.image, augment)?,
+            self.inputs.text(&e.question)?,
+            qa,
+            item.targets.clone(),
+        ))
     }
 
     fn collate(&self, items: Vec<VqaPrepared>, device: &Device) -> Self::Batch {
@@ -168,7 +207,11 @@ impl Task for Vqa {
                 targets[i * c + k] = s;
             }
         }
-        let qa = if qa.iter().all(|r| !r.is_empty()) { stack_tokens(&qa, device) } else { stack_tokens(&q, device) };
+        let qa = if qa.iter().all(|r| !r.is_empty()) {
+            stack_tokens(&qa, device)
+        } else {
+            stack_tokens(&q, device)
+        };
         (
             self.inputs.stack_images(images, device),
             stack_tokens(&q, device),
@@ -177,19 +220,35 @@ impl Task for Vqa {
         )
     }
 
-    fn train_step(&self, model: &VqaModel, (pixels, tokens, qa, targets): Self::Batch) -> StepOutput {
+    fn train_step(
+        &self,
+        model: &VqaModel,
+        (pixels, tokens, qa, targets): Self::Batch,
+    ) -> StepOutput {
         let image = model.coca.encode_image(pixels);
         let vqa = soft_bce(model.logits(image.embs.clone(), tokens), targets);
         if self.config.caption_loss_weight > 0.0 {
             let out = model.coca.forward_with_image(image, qa);
-            let cap = caption_loss(out.logits, out.labels, coca_core::tokenizer::PAD) * self.config.caption_loss_weight;
-            StepOutput { loss: vqa.clone() + cap.clone(), logs: vec![("vqa_bce", vqa), ("caption", cap)] }
+            let cap = caption_loss(out.logits, out.labels, coca_core::tokenizer::PAD)
+                * self.config.caption_loss_weight;
+            StepOutput {
+                loss: vqa.clone() + cap.clone(),
+                logs: vec![("vqa_bce", vqa), ("caption", cap)],
+            }
         } else {
-            StepOutput { loss: vqa, logs: vec![] }
+            StepOutput {
+                loss: vqa,
+                logs: vec![],
+            }
         }
     }
 
-    fn evaluate(&self, model: &VqaModel, items: &[VqaItem], ctx: &EvalContext) -> Result<Evaluation> {
+    fn evaluate(
+        &self,
+        model: &VqaModel,
+        items: &[VqaItem],
+        ctx: &EvalContext,
+    ) -> Result<Evaluation> {
         let mut preds: Vec<(usize, String)> = Vec::new();
         let skipped = for_each_eval_batch(self, items, ctx, |idx, (pixels, tokens, _, _)| {
             let embs = model.coca.encode_image(pixels).embs;
@@ -202,11 +261,22 @@ impl Task for Vqa {
         let mut total = 0.0;
         for (i, p) in &preds {
             let e = &items[*i].example;
-            let answers: Vec<VqaAnswer> =
-                e.answers.iter().map(|a| VqaAnswer { answer: a.clone(), answer_confidence: None, answer_id: None }).collect();
+            // Distinct answer ids: the official leave-one-out removes answers equal as records.
+            let answers: Vec<VqaAnswer> = e
+                .answers
+                .iter()
+                .enumerate()
+                .map(|(k, a)| VqaAnswer {
+                    answer: a.clone(),
+                    answer_confidence: None,
+                    answer_id: Some(k as u64 + 1),
+                })
+                .collect();
             let acc = question_accuracy(&answers, p);
             total += acc;
-            let t = per_type.entry(e.answer_type.clone().unwrap_or_else(|| "unknown".into())).or_default();
+            let t = per_type
+                .entry(e.answer_type.clone().unwrap_or_else(|| "unknown".into()))
+                .or_default();
             t.0 += acc;
             t.1 += 1;
         }
@@ -216,10 +286,20 @@ impl Task for Vqa {
         for (t, (s, c)) in per_type {
             metrics.insert(format!("accuracy_{t}"), 100.0 * s / c as f64);
         }
-        let results: Vec<VqaResult> =
-            preds.iter().map(|(i, p)| VqaResult { question_id: items[*i].example.question_id, answer: p.clone() }).collect();
+        let results: Vec<VqaResult> = preds
+            .iter()
+            .map(|(i, p)| VqaResult {
+                question_id: items[*i].example.question_id,
+                answer: p.clone(),
+            })
+            .collect();
         let bytes = serde_json::to_vec(&results).map_err(|e| TaskError::Config(e.to_string()))?;
-        Ok(Evaluation { metric: overall, metrics, predictions: Some(("results_vqa.json".into(), bytes)), skipped })
+        Ok(Evaluation {
+            metric: overall,
+            metrics,
+            predictions: Some(("results_vqa.json".into(), bytes)),
+            skipped,
+        })
     }
 
     fn export_info(&self) -> serde_json::Value {

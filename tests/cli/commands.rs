@@ -1,0 +1,329 @@
+//! Each command on the fixtures: results and error paths.
+
+use crate::common::{coca, fixture, stderr, stdout, tmp};
+
+fn s(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn tokenize_prints_open_clip_ids() {
+    let cases: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("tokenizer/token_ids.json")).unwrap(),
+    )
+    .unwrap();
+    let tok = s(&fixture("tokenizer/tokenizer.json"));
+    for case in cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["context_length"] == 16)
+        .take(6)
+    {
+        let o = coca(&[
+            "tokenize",
+            "--tokenizer",
+            &tok,
+            "--context-length",
+            "16",
+            case["text"].as_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got: Vec<u32> = serde_json::from_str(stdout(&o).trim()).unwrap();
+        let mut want: Vec<u32> = serde_json::from_value(case["ids"].clone()).unwrap();
+        want.resize(16, 0);
+        assert_eq!(got, want, "{}", case["text"]);
+    }
+}
+
+#[test]
+fn caption_greedy_reproduces_open_clip_and_reports_bad_images() {
+    let dir = tmp("caption");
+    let bad = dir.join("broken.png");
+    std::fs::write(&bad, b"not a png").unwrap();
+    let model = s(&fixture("coca-tiny"));
+    let tok = s(&fixture("tokenizer/tokenizer.json"));
+    let images: Vec<String> = (0..3)
+        .map(|i| s(&fixture(&format!("coca-tiny/images/img{i}.png"))))
+        .collect();
+    let mut args = vec![
+        "caption",
+        "--model",
+        &model,
+        "--tokenizer",
+        &tok,
+        "--decode",
+        "greedy",
+        "--max-tokens",
+        "10",
+        "--min-tokens",
+        "0",
+        "--ignore-eos",
+        "--json",
+    ];
+    args.extend(images.iter().map(String::as_str));
+    let bad_s = s(&bad);
+    args.push(&bad_s);
+    let o = coca(&args);
+    assert!(
+        !o.status.success(),
+        "an unreadable image must make the exit code non-zero"
+    );
+    assert!(stderr(&o).contains("broken.png"), "{}", stderr(&o));
+    let reference = std::fs::read(fixture("coca-tiny/reference.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&reference).unwrap();
+    let g = st.tensor("greedy_tokens").unwrap();
+    let ids: Vec<i64> = g
+        .data()
+        .chunks_exact(8)
+        .map(|c| i64::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (i, line) in lines.iter().enumerate() {
+        let want: Vec<i64> = ids[i * 11 + 1..(i + 1) * 11].to_vec();
+        let got: Vec<i64> = serde_json::from_value(line["tokens"].clone()).unwrap();
+        assert_eq!(got, want, "image {i}");
+        assert!(
+            line["caption"].is_string()
+                && line["image"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("img{i}.png"))
+        );
+    }
+}
+
+#[test]
+fn embed_writes_the_documented_tensors() {
+    let dir = tmp("embed");
+    let out = dir.join("e.safetensors");
+    let o = coca(&[
+        "embed",
+        "--model",
+        &s(&fixture("coca-tiny")),
+        "--tokenizer",
+        &s(&fixture("tokenizer/tokenizer.json")),
+        "--image",
+        &s(&fixture("coca-tiny/images/img0.png")),
+        "--image",
+        &s(&fixture("coca-tiny/images/img1.png")),
+        "--text",
+        "a cat",
+        "--out",
+        &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&out).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("image_features").unwrap().shape(), [2, 32]);
+    assert_eq!(st.tensor("image_embs").unwrap().shape(), [2, 255, 32]);
+    assert_eq!(st.tensor("text_features").unwrap().shape(), [1, 32]);
+    assert_eq!(st.tensor("text_token_embs").unwrap().shape(), [1, 76, 32]);
+}
+
+#[test]
+fn bad_inputs_give_clear_errors_and_nonzero_exits() {
+    let model = s(&fixture("coca-tiny"));
+    let tok = s(&fixture("tokenizer/tokenizer.json"));
+    let img = s(&fixture("coca-tiny/images/img0.png"));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "zero-shot",
+                "--model",
+                &model,
+                "--tokenizer",
+                &tok,
+                "--labels",
+                "a,b",
+                "--device",
+                "cuda:0",
+                &img,
+            ],
+            "--features libtorch",
+        ),
+        (
+            vec![
+                "zero-shot",
+                "--model",
+                "no-such-model",
+                "--tokenizer",
+                &tok,
+                "--labels",
+                "a",
+                &img,
+            ],
+            "no-such-model",
+        ),
+        (
+            vec![
+                "zero-shot",
+                "--model",
+                &model,
+                "--tokenizer",
+                &tok,
+                "--labels",
+                "a",
+                "/nonexistent/x.png",
+            ],
+            "/nonexistent/x.png",
+        ),
+        (
+            vec![
+                "tokenize",
+                "--tokenizer",
+                "/nonexistent/tokenizer.json",
+                "hi",
+            ],
+            "/nonexistent/tokenizer.json",
+        ),
+        (
+            vec!["finetune", "vqa", "--config", "/nonexistent/run.toml"],
+            "/nonexistent/run.toml",
+        ),
+    ];
+    for (args, needle) in cases {
+        let o = coca(&args);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(
+            !stderr(&o).contains("panicked"),
+            "{args:?} panicked: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn zero_shot_prints_probabilities() {
+    let o = coca(&[
+        "zero-shot",
+        "--model",
+        &s(&fixture("coca-tiny")),
+        "--tokenizer",
+        &s(&fixture("tokenizer/tokenizer.json")),
+        "--labels",
+        "cat,dog,red circle",
+        "--json",
+        &s(&fixture("coca-tiny/images/img0.png")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    let total: f64 = v["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["prob"].as_f64().unwrap())
+        .sum();
+    assert!((total - 1.0).abs() < 1e-4, "{v}");
+}
+
+#[test]
+fn export_of_an_unmodified_checkpoint_round_trips() {
+    let dir = tmp("export");
+    let out = dir.join("out.safetensors");
+    let o = coca(&[
+        "export",
+        "--model",
+        &s(&fixture("coca-tiny/open_clip_pytorch_model.bin")),
+        "--out",
+        &s(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let a = std::fs::read(fixture("coca-tiny/open_clip_model.safetensors")).unwrap();
+    let b = std::fs::read(&out).unwrap();
+    let (a, b) = (
+        safetensors::SafeTensors::deserialize(&a).unwrap(),
+        safetensors::SafeTensors::deserialize(&b).unwrap(),
+    );
+    let mut ka = a.names();
+    let mut kb = b.names();
+    ka.sort();
+    kb.sort();
+    assert_eq!(ka, kb);
+    for k in ka {
+        let (x, y) = (a.tensor(k).unwrap(), b.tensor(k).unwrap());
+        assert_eq!(x.shape(), y.shape(), "{k}");
+        assert_eq!(x.data(), y.data(), "{k}");
+    }
+}
+
+#[test]
+fn evaluate_vqa_matches_the_official_evaluator() {
+    let d = fixture("vqa-metric");
+    let o = coca(&[
+        "evaluate",
+        "vqa",
+        "--json",
+        "--questions",
+        &s(&d.join("questions.json")),
+        "--annotations",
+        &s(&d.join("annotations.json")),
+        "--results",
+        &s(&d.join("results.json")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let want: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("expected.json")).unwrap()).unwrap();
+    let overall = want["overall"].as_f64().unwrap();
+    assert!(
+        (got["overall"].as_f64().unwrap() - overall).abs() <= 0.01,
+        "{got} vs {want}"
+    );
+    for (t, v) in want["per_answer_type"].as_object().unwrap() {
+        assert!(
+            (got["per_answer_type"][t].as_f64().unwrap() - v.as_f64().unwrap()).abs() <= 0.01,
+            "{t}"
+        );
+    }
+}
+
+#[test]
+fn evaluate_caption_matches_pycocoevalcap() {
+    let dir = tmp("capeval");
+    let f: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("caption-metrics/coco-eval-small.json")).unwrap(),
+    )
+    .unwrap();
+    let anns: Vec<serde_json::Value> = f["annotations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, a)| serde_json::json!({"image_id": a["image_id"], "caption": a["caption"], "id": i}))
+        .collect();
+    let mut ids: Vec<u64> = anns
+        .iter()
+        .map(|a| a["image_id"].as_u64().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let images: Vec<serde_json::Value> = ids.iter().map(|i| serde_json::json!({"id": i})).collect();
+    let gt = serde_json::json!({"images": images, "annotations": anns});
+    std::fs::write(dir.join("gt.json"), gt.to_string()).unwrap();
+    std::fs::write(dir.join("res.json"), f["results"].to_string()).unwrap();
+    let o = coca(&[
+        "evaluate",
+        "caption",
+        "--json",
+        "--annotations",
+        &s(&dir.join("gt.json")),
+        "--results",
+        &s(&dir.join("res.json")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for k in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] {
+        let want = f["scores"][k].as_f64().unwrap();
+        assert!(
+            (got[k].as_f64().unwrap() - want).abs() < 1e-4,
+            "{k}: {} vs {want}",
+            got[k]
+        );
+    }
+}

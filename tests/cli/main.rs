@@ -1,0 +1,5 @@
+//! End-to-end tests of the `coca-cli` binary (one test binary).
+
+mod commands;
+mod common;
+mod pipeline;

@@ -1,0 +1,73 @@
+//! The tiny end-to-end pipeline of `examples/synth/run-cpu.sh` (synthetic world, continued
+//! pretraining, four fine-tunings, official evaluations) on CPU.
+
+use std::process::Command;
+
+use crate::common::{fixture, tmp};
+
+fn metrics(path: std::path::PathBuf) -> serde_json::Value {
+    serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+#[test]
+fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
+    let out = tmp("pipeline");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/synth/run-cpu.sh");
+    let status = Command::new("bash")
+        .arg(script)
+        .arg(&out)
+        .env("COCA_CLI", env!("CARGO_BIN_EXE_coca-cli"))
+        .env("COCA_TOKENIZER", fixture("tokenizer/tokenizer.json"))
+        .env("HF_HUB_OFFLINE", "1")
+        .env("RUST_LOG", "warn")
+        .status()
+        .unwrap();
+    assert!(status.success(), "run-cpu.sh failed");
+    let synth = metrics(out.join("synth-summary.json"));
+    for task in ["pretrain", "vqa", "snli-ve", "nlvr2", "caption"] {
+        assert!(
+            out.join(task).join("metrics.json").is_file(),
+            "{task}/metrics.json missing"
+        );
+    }
+    // SNLI-VE: majority class is 1/3.
+    let snli = metrics(out.join("snli-ve/metrics.json"))["final"]["accuracy"]
+        .as_f64()
+        .unwrap();
+    let snli_base = synth["snli_ve"]["baselines"]["dev"]["accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        snli > snli_base + 0.2,
+        "SNLI-VE {snli} vs majority {snli_base}"
+    );
+    // VQA (official evaluator, percent) against always answering the most common answer.
+    let vqa = metrics(out.join("vqa/official_eval.json"))["overall"]
+        .as_f64()
+        .unwrap();
+    let vqa_base = 100.0 * synth["vqa"]["baseline"]["accuracy"].as_f64().unwrap();
+    assert!(
+        vqa > vqa_base + 5.0,
+        "VQA {vqa} vs majority answer {vqa_base}"
+    );
+    // Captioning: CIDEr well above zero (a constant caption scores near 0 on varied scenes).
+    let cider = metrics(out.join("caption/metrics.json"))["final"]["CIDEr"]
+        .as_f64()
+        .unwrap();
+    assert!(cider > 0.3, "CIDEr {cider}");
+    // NLVR2 is the hardest for a tiny model: it must at least not fall below the majority label.
+    let nlvr2 = metrics(out.join("nlvr2/metrics.json"))["final"]["accuracy"]
+        .as_f64()
+        .unwrap();
+    let nlvr2_base = synth["nlvr2"]["baselines"]["dev"]["accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        nlvr2 >= nlvr2_base - 0.05,
+        "NLVR2 {nlvr2} vs majority {nlvr2_base}"
+    );
+    std::fs::remove_dir_all(out).ok();
+}

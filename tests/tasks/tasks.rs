@@ -1,0 +1,249 @@
+//! Short CPU fine-tuning runs of every task on the synthetic world (tiny model): the loss
+//! falls, the official metric is computed, the predictions file is written and reloads; and
+//! unreadable images are counted and skipped (or fail the run in strict mode).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use coca_tasks::engine::RunConfig;
+use coca_tasks::engine::config::apply_overrides;
+use coca_tasks::run::{TaskKind, finetune};
+
+use crate::common::fixture;
+
+/// The tiny synthetic world, generated once per test binary.
+fn world() -> &'static Path {
+    static WORLD: OnceLock<PathBuf> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("coca-tasks-world-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        coca_tasks::synth::generate(&dir, 0, coca_tasks::synth::SynthSize::Tiny).unwrap();
+        dir
+    })
+}
+
+fn q(p: PathBuf) -> String {
+    format!("\"{}\"", p.display())
+}
+
+fn config(out: &Path, steps: usize, data: Vec<String>, extra: &[&str]) -> RunConfig {
+    let mut table: toml::Table = format!(
+        r#"
+[model]
+preset = "tiny"
+tokenizer = "{}"
+[train]
+steps = {steps}
+batch_size = 16
+warmup_steps = 5
+lr_head = 2e-3
+lr_backbone = 1e-3
+weight_decay = 0.01
+log_every = 1
+[eval]
+batch_size = 64
+[run]
+out_dir = "{}"
+progress = false
+"#,
+        fixture("tokenizer/tokenizer.json").display(),
+        out.display()
+    )
+    .parse()
+    .unwrap();
+    let mut all = data;
+    all.extend(extra.iter().map(|s| s.to_string()));
+    apply_overrides(&mut table, &all).unwrap();
+    RunConfig::from_table(table, "test").unwrap()
+}
+
+fn data_for(kind: TaskKind) -> Vec<String> {
+    let w = world();
+    match kind {
+        TaskKind::Vqa => vec![
+            format!(
+                "data.train.questions={}",
+                q(w.join("vqa/v2_OpenEnded_mscoco_train2014_questions.json"))
+            ),
+            format!(
+                "data.train.annotations={}",
+                q(w.join("vqa/v2_mscoco_train2014_annotations.json"))
+            ),
+            format!("data.train.images={}", q(w.join("coco/images"))),
+            format!(
+                "data.val.questions={}",
+                q(w.join("vqa/v2_OpenEnded_mscoco_val2014_questions.json"))
+            ),
+            format!(
+                "data.val.annotations={}",
+                q(w.join("vqa/v2_mscoco_val2014_annotations.json"))
+            ),
+            format!("data.val.images={}", q(w.join("coco/images"))),
+            "data.min_answer_count=3".into(),
+            "task.caption_loss_weight=0.5".into(),
+        ],
+        TaskKind::SnliVe => vec![
+            format!("data.train={}", q(w.join("snli-ve/snli_ve_train.jsonl"))),
+            format!("data.val={}", q(w.join("snli-ve/snli_ve_dev.jsonl"))),
+            format!("data.images={}", q(w.join("snli-ve/flickr30k-images"))),
+        ],
+        TaskKind::Nlvr2 => vec![
+            format!("data.train={}", q(w.join("nlvr2/train.json"))),
+            format!("data.val={}", q(w.join("nlvr2/dev.json"))),
+            format!("data.images={}", q(w.join("nlvr2/images"))),
+        ],
+        TaskKind::Caption | TaskKind::Pretrain => vec![
+            format!("data.karpathy={}", q(w.join("coco/dataset_coco.json"))),
+            format!("data.images={}", q(w.join("coco/images"))),
+        ],
+    }
+}
+
+fn losses(run: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "train")
+        .map(|v| v["loss"].as_f64().unwrap())
+        .collect()
+}
+
+fn run_task(
+    kind: TaskKind,
+    steps: usize,
+    extra: &[&str],
+) -> (PathBuf, coca_tasks::engine::RunOutcome) {
+    let out = std::env::temp_dir().join(format!(
+        "coca-tasks-run-{}-{}",
+        kind.name(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&out);
+    let outcome = finetune(kind, config(&out, steps, data_for(kind), extra), false).unwrap();
+    let l = losses(&out);
+    let (first, last) = (
+        l[..5].iter().sum::<f64>() / 5.0,
+        l[l.len() - 5..].iter().sum::<f64>() / 5.0,
+    );
+    assert!(
+        last < first,
+        "{}: loss did not fall ({first} -> {last})",
+        kind.name()
+    );
+    assert!(out.join("metrics.json").is_file() && out.join("export/task.json").is_file());
+    (out, outcome)
+}
+
+#[test]
+fn vqa_trains_and_writes_official_results() {
+    let (out, outcome) = run_task(TaskKind::Vqa, 40, &[]);
+    let acc = outcome.final_metrics["accuracy"];
+    assert!((0.0..=100.0).contains(&acc));
+    // The results file reloads and scores the same with the official evaluator.
+    let w = world();
+    let s = coca_tasks::metrics::vqa::evaluate_vqa_files(
+        w.join("vqa/v2_OpenEnded_mscoco_val2014_questions.json"),
+        w.join("vqa/v2_mscoco_val2014_annotations.json"),
+        out.join("results_vqa.json"),
+    )
+    .unwrap();
+    assert!(
+        (s.overall - acc).abs() < 0.01 + 1e-9,
+        "official {} vs in-run {acc}",
+        s.overall
+    );
+    assert!(out.join("answer_vocab.json").is_file());
+}
+
+#[test]
+fn snli_ve_trains_and_beats_chance() {
+    let (out, outcome) = run_task(TaskKind::SnliVe, 60, &[]);
+    assert!(
+        outcome.final_metrics["accuracy"] > 0.45,
+        "{:?}",
+        outcome.final_metrics
+    );
+    let lines = std::fs::read_to_string(out.join("predictions_snli_ve.jsonl")).unwrap();
+    assert_eq!(lines.lines().count(), 150);
+}
+
+#[test]
+fn nlvr2_trains_and_writes_the_csv() {
+    let (out, outcome) = run_task(TaskKind::Nlvr2, 30, &[]);
+    assert!(outcome.final_metrics.contains_key("consistency"));
+    let preds =
+        coca_tasks::nlvr2::data::read_predictions_csv(&out.join("predictions_nlvr2.csv")).unwrap();
+    assert_eq!(preds.len(), 45);
+}
+
+#[test]
+fn captioning_trains_and_scores_with_coco_metrics() {
+    let (out, outcome) = run_task(
+        TaskKind::Caption,
+        40,
+        &["task.beams=2", "task.max_tokens=8", "task.min_tokens=2"],
+    );
+    assert!(
+        outcome.final_metrics.contains_key("CIDEr") && outcome.final_metrics.contains_key("Bleu_4")
+    );
+    let results =
+        coca_tasks::caption::data::load_results(&out.join("results_caption.json")).unwrap();
+    assert_eq!(results.len(), 50);
+}
+
+#[test]
+fn unreadable_images_are_skipped_or_fatal_in_strict_mode() {
+    // A copy of the SNLI-VE split whose first image is corrupt.
+    let w = world();
+    let dir = std::env::temp_dir().join(format!("coca-tasks-badimg-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).unwrap();
+    for e in std::fs::read_dir(w.join("snli-ve/flickr30k-images")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), images.join(e.file_name())).unwrap();
+    }
+    let load = |split: &str| {
+        coca_tasks::snli_ve::data::load_snli_ve(
+            &w.join(format!("snli-ve/snli_ve_{split}.jsonl")),
+            &images,
+        )
+        .unwrap()
+    };
+    let first = load("train").examples[0].image.clone();
+    let first_dev = load("dev").examples[0].image.clone();
+    std::fs::write(&first, b"garbage").unwrap();
+    std::fs::write(&first_dev, b"garbage").unwrap();
+    let data = vec![
+        format!("data.train={}", q(w.join("snli-ve/snli_ve_train.jsonl"))),
+        format!("data.val={}", q(w.join("snli-ve/snli_ve_dev.jsonl"))),
+        format!("data.images={}", q(images.clone())),
+    ];
+    let outcome = finetune(
+        TaskKind::SnliVe,
+        config(&dir.join("run"), 20, data.clone(), &[]),
+        false,
+    )
+    .unwrap();
+    assert_eq!(outcome.steps, 20);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("run/metrics.json")).unwrap()).unwrap();
+    assert!(summary["skipped_images"].as_u64().unwrap() > 0, "{summary}");
+    let predicted = std::fs::read_to_string(dir.join("run/predictions_snli_ve.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert!(
+        predicted < 150,
+        "the corrupt validation image was not skipped"
+    );
+    let strict = finetune(
+        TaskKind::SnliVe,
+        config(&dir.join("strict"), 20, data, &["run.strict=true"]),
+        false,
+    );
+    let e = strict.unwrap_err().to_string();
+    let name = first.file_name().unwrap().to_string_lossy().to_string();
+    assert!(e.contains(&name) && e.contains("strict"), "{e}");
+}
