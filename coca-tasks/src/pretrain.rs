@@ -107,7 +107,7 @@ impl Task for Pretrain {
 
     fn train_step(&self, model: &PretrainModel, (pixels, text): Self::Batch) -> StepOutput {
         let out = model.coca.forward(pixels, text);
-        let loss = self.loss_config().compute(&out);
+        let loss = self.loss_config().compute(&model.coca, &out);
         StepOutput {
             loss: loss.total,
             logs: vec![("contrastive", loss.contrastive), ("caption", loss.caption)],
@@ -125,7 +125,7 @@ impl Task for Pretrain {
         let mut text_feats: Vec<Vec<f32>> = Vec::new();
         let skipped = for_each_eval_batch(self, items, ctx, |idx, (pixels, text)| {
             let out = model.coca.forward(pixels, text);
-            let loss = self.loss_config().compute(&out);
+            let loss = self.loss_config().compute(&model.coca, &out);
             let n = idx.len();
             sums.0 += f64::from(loss.contrastive.into_scalar::<f32>()) * n as f64;
             sums.1 += f64::from(loss.caption.into_scalar::<f32>()) * n as f64;

@@ -6,6 +6,8 @@
 #   examples/synth/run-cpu.sh OUT_DIR
 #
 # COCA_CLI overrides the command used (default: cargo run --release -p coca-cli --);
+# COCA_CONFIGS picks the configuration set (default: cpu; cuda-b32 for the B-32-size model on
+# cuda:0, which needs a --features libtorch build); COCA_SIZE the world (default: tiny);
 # COCA_TOKENIZER the tokenizer.json (default: ../shared/fixtures/tokenizer/tokenizer.json when
 # present, else the hub's CLIP tokenizer); COCA_STEPS the steps of every run (default: configs).
 set -euo pipefail
@@ -25,16 +27,17 @@ if [ -n "${COCA_STEPS:-}" ]; then common+=(--set "train.steps=$COCA_STEPS" --set
 q() { printf '"%s"' "$1"; }
 
 data=$out/data
-"${coca[@]}" synth --out "$data" --size tiny --seed 0 > "$out/synth-summary.json"
+"${coca[@]}" synth --out "$data" --size "${COCA_SIZE:-tiny}" --seed 0 > "$out/synth-summary.json"
 
-pre=(--set "model.preset=\"tiny\"")
+configs=${COCA_CONFIGS:-cpu}
+pre=()
 if [ -n "$tok" ]; then pre+=(--set "model.tokenizer=$(q "$tok")"); fi
-"${coca[@]}" finetune pretrain --config "$here/cpu-pretrain.toml" "${common[@]}" "${pre[@]}" \
+"${coca[@]}" finetune pretrain --config "$here/$configs-pretrain.toml" "${common[@]}" "${pre[@]}" \
   --set "data.karpathy=$(q "$data/coco/dataset_coco.json")" --set "data.images=$(q "$data/coco/images")" \
   --set "run.out_dir=$(q "$out/pretrain")" > "$out/pretrain.summary.json"
 from=(--set "model.id=$(q "$out/pretrain/export")")
 
-"${coca[@]}" finetune vqa --config "$here/cpu-vqa.toml" "${common[@]}" "${from[@]}" \
+"${coca[@]}" finetune vqa --config "$here/$configs-vqa.toml" "${common[@]}" "${from[@]}" \
   --set "data.train.questions=$(q "$data/vqa/v2_OpenEnded_mscoco_train2014_questions.json")" \
   --set "data.train.annotations=$(q "$data/vqa/v2_mscoco_train2014_annotations.json")" \
   --set "data.train.images=$(q "$data/coco/images")" \
@@ -46,19 +49,19 @@ from=(--set "model.id=$(q "$out/pretrain/export")")
   --annotations "$data/vqa/v2_mscoco_val2014_annotations.json" --results "$out/vqa/results_vqa.json" \
   > "$out/vqa/official_eval.json"
 
-"${coca[@]}" finetune snli-ve --config "$here/cpu-snli-ve.toml" "${common[@]}" "${from[@]}" \
+"${coca[@]}" finetune snli-ve --config "$here/$configs-snli-ve.toml" "${common[@]}" "${from[@]}" \
   --set "data.train=$(q "$data/snli-ve/snli_ve_train.jsonl")" --set "data.val=$(q "$data/snli-ve/snli_ve_dev.jsonl")" \
   --set "data.images=$(q "$data/snli-ve/flickr30k-images")" --set "run.out_dir=$(q "$out/snli-ve")" > "$out/snli-ve.summary.json"
 "${coca[@]}" evaluate snli-ve --json --data "$data/snli-ve/snli_ve_dev.jsonl" \
   --predictions "$out/snli-ve/predictions_snli_ve.jsonl" > "$out/snli-ve/official_eval.json"
 
-"${coca[@]}" finetune nlvr2 --config "$here/cpu-nlvr2.toml" "${common[@]}" "${from[@]}" \
+"${coca[@]}" finetune nlvr2 --config "$here/$configs-nlvr2.toml" "${common[@]}" "${from[@]}" \
   --set "data.train=$(q "$data/nlvr2/train.json")" --set "data.val=$(q "$data/nlvr2/dev.json")" \
   --set "data.images=$(q "$data/nlvr2/images")" --set "run.out_dir=$(q "$out/nlvr2")" > "$out/nlvr2.summary.json"
 "${coca[@]}" evaluate nlvr2 --json --data "$data/nlvr2/dev.json" \
   --predictions "$out/nlvr2/predictions_nlvr2.csv" > "$out/nlvr2/official_eval.json"
 
-"${coca[@]}" finetune caption --config "$here/cpu-caption.toml" "${common[@]}" "${from[@]}" \
+"${coca[@]}" finetune caption --config "$here/$configs-caption.toml" "${common[@]}" "${from[@]}" \
   --set "data.karpathy=$(q "$data/coco/dataset_coco.json")" --set "data.images=$(q "$data/coco/images")" \
   --set "run.out_dir=$(q "$out/caption")" > "$out/caption.summary.json"
 

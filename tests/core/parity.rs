@@ -43,7 +43,8 @@ fn check_forward(
 ) -> Vec<(String, f32)> {
     let (pixels, text) = inputs(reference, device);
     let out = model.forward(pixels, text);
-    let [b, _, v] = out.logits.dims();
+    let logits = out.logits(model);
+    let [b, _, v] = logits.dims();
     let mut diffs = vec![
         ("image_features", values(out.image.features.clone())),
         ("image_embs", values(out.image.embs.clone())),
@@ -51,13 +52,17 @@ fn check_forward(
         ("text_token_embs", values(out.text.token_embs.clone())),
         (
             "caption_logits_first6",
-            values(out.logits.clone().slice([0..b, 0..6, 0..v])),
+            values(logits.clone().slice([0..b, 0..6, 0..v])),
         ),
     ]
     .into_iter()
     .map(|(name, got)| (name.to_string(), max_abs_diff(name, &got, &reference[name])))
     .collect::<Vec<_>>();
-    let loss = CocaLossConfig::default().compute(&out);
+    let loss = CocaLossConfig::default().compute(model, &out);
+    // The dense and the sparse (non-pad rows only) caption losses agree.
+    let dense = coca_core::loss::caption_loss(logits, out.labels.clone(), 0) * 2.0;
+    let sparse = values(loss.caption.clone()).1[0];
+    diffs.push(("loss.caption_dense_vs_sparse".into(), (values(dense).1[0] - sparse).abs()));
     let (want_c, want_cap) = reference_losses();
     diffs.push((
         "loss.contrastive".into(),
@@ -106,7 +111,7 @@ fn gradients_match_open_clip() {
     let model = load("open_clip_model.safetensors", &device);
     let (pixels, text) = inputs(&reference, &device);
     let out = model.forward(pixels, text);
-    let loss = CocaLossConfig::default().compute(&out).total;
+    let loss = CocaLossConfig::default().compute(&model, &out).total;
     let grads = loss.backward();
     let g = |t: Tensor<2>| values(t.grad(&grads).expect("gradient"));
     let mut got = vec![

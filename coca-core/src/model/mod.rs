@@ -43,12 +43,20 @@ pub struct TextEncoding {
 pub struct CocaOutput {
     pub image: ImageEncoding,
     pub text: TextEncoding,
-    /// Caption logits with teacher forcing on `text[:, :-1]` `[B, L - 1, vocab]`.
-    pub logits: Tensor<3>,
+    /// Multimodal decoder states (before `ln_final`) with teacher forcing on `text[:, :-1]`
+    /// `[B, L - 1, W]`; [`CocaOutput::logits`] turns them into vocabulary logits.
+    pub hidden: Tensor<3>,
     /// Caption labels `text[:, 1:]` `[B, L - 1]`.
     pub labels: Tensor<2, Int>,
     /// `exp(logit_scale)`, shape `[1]`.
     pub logit_scale: Tensor<1>,
+}
+
+impl CocaOutput {
+    /// Caption logits `[B, L - 1, vocab]` (teacher forcing).
+    pub fn logits(&self, model: &Coca) -> Tensor<3> {
+        model.text_decoder.logits(self.hidden.clone())
+    }
 }
 
 /// CoCa: image encoder + attentional pooler, unimodal text decoder, multimodal text decoder.
@@ -107,11 +115,11 @@ impl Coca {
         let text_enc = self.encode_text(text.clone());
         let w = text_enc.token_embs.dims()[2];
         let inputs = text_enc.token_embs.clone().slice([0..b, 0..l - 1, 0..w]);
-        let logits = self.decode(image.embs.clone(), inputs);
+        let hidden = self.text_decoder.hidden(image.embs.clone(), inputs);
         CocaOutput {
             image,
             text: text_enc,
-            logits,
+            hidden,
             labels: text.slice([0..b, 1..l]),
             logit_scale: self.logit_scale.val().exp(),
         }

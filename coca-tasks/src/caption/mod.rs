@@ -195,7 +195,7 @@ impl Task for Captioning {
             caption_loss_weight: self.config.caption_loss_weight,
             pad_id: coca_core::tokenizer::PAD,
         }
-        .compute(&out);
+        .compute(&model.coca, &out);
         StepOutput {
             loss: loss.total,
             logs: vec![("caption", loss.caption), ("contrastive", loss.contrastive)],

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use coca_core::Coca;
-use coca_core::loss::caption_loss;
+use coca_core::loss::caption_loss_from_hidden;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -229,7 +229,7 @@ impl Task for Vqa {
         let vqa = soft_bce(model.logits(image.embs.clone(), tokens), targets);
         if self.config.caption_loss_weight > 0.0 {
             let out = model.coca.forward_with_image(image, qa);
-            let cap = caption_loss(out.logits, out.labels, coca_core::tokenizer::PAD)
+            let cap = caption_loss_from_hidden(&model.coca, out.hidden, out.labels, coca_core::tokenizer::PAD)
                 * self.config.caption_loss_weight;
             StepOutput {
                 loss: vqa.clone() + cap.clone(),
