@@ -42,8 +42,9 @@ impl CocaLossConfig {
             out.text.features.clone(),
             out.logit_scale.clone(),
         ) * self.clip_loss_weight;
-        let caption = caption_loss_from_hidden(model, out.hidden.clone(), out.labels.clone(), self.pad_id)
-            * self.caption_loss_weight;
+        let caption =
+            caption_loss_from_hidden(model, out.hidden.clone(), out.labels.clone(), self.pad_id)
+                * self.caption_loss_weight;
         CocaLoss {
             total: contrastive.clone() + caption.clone(),
             contrastive,
@@ -66,18 +67,33 @@ pub fn contrastive_loss(image: Tensor<2>, text: Tensor<2>, scale: Tensor<1>) -> 
 /// [`caption_loss`] computed from decoder states `[B, L, W]`, projecting only the positions
 /// whose label is not padding onto the vocabulary (the projection dominates the cost: captions
 /// are much shorter than the context). Equal to `caption_loss(logits(hidden), labels)`.
-pub fn caption_loss_from_hidden(model: &Coca, hidden: Tensor<3>, labels: Tensor<2, Int>, pad_id: u32) -> Tensor<1> {
+pub fn caption_loss_from_hidden(
+    model: &Coca,
+    hidden: Tensor<3>,
+    labels: Tensor<2, Int>,
+    pad_id: u32,
+) -> Tensor<1> {
     let [b, l, w] = hidden.dims();
     let device = hidden.device();
-    let host: Vec<i64> = labels.into_data().convert::<i64>().try_to_vec::<i64>().unwrap_or_default();
-    let keep: Vec<i64> = (0..host.len()).filter(|&i| host[i] != pad_id as i64).map(|i| i as i64).collect();
+    let host: Vec<i64> = labels
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .unwrap_or_default();
+    let keep: Vec<i64> = (0..host.len())
+        .filter(|&i| host[i] != pad_id as i64)
+        .map(|i| i as i64)
+        .collect();
     if keep.is_empty() {
         return hidden.sum() * 0.0;
     }
     let n = keep.len();
     let targets: Vec<i64> = keep.iter().map(|&i| host[i as usize]).collect();
     let rows = Tensor::<1, Int>::from_data(TensorData::new(keep, [n]), &device);
-    let picked = hidden.reshape([b * l, w]).select(0, rows).reshape([1, n, w]);
+    let picked = hidden
+        .reshape([b * l, w])
+        .select(0, rows)
+        .reshape([1, n, w]);
     let logits = model.text_decoder.logits(picked);
     let v = logits.dims()[2];
     let logp = log_softmax(logits.reshape([n, v]), 1);

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod head;
 pub mod inputs;
+pub mod jsonl;
 pub mod metrics;
 pub mod nlvr2;
 pub mod pretrain;

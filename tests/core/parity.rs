@@ -62,7 +62,10 @@ fn check_forward(
     // The dense and the sparse (non-pad rows only) caption losses agree.
     let dense = coca_core::loss::caption_loss(logits, out.labels.clone(), 0) * 2.0;
     let sparse = values(loss.caption.clone()).1[0];
-    diffs.push(("loss.caption_dense_vs_sparse".into(), (values(dense).1[0] - sparse).abs()));
+    diffs.push((
+        "loss.caption_dense_vs_sparse".into(),
+        (values(dense).1[0] - sparse).abs(),
+    ));
     let (want_c, want_cap) = reference_losses();
     diffs.push((
         "loss.contrastive".into(),

@@ -6,7 +6,6 @@
 //! with or without `.jpg`). The image is `<image dir>/{id}.jpg`.
 
 use std::fmt;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Result, TaskError};
+use crate::jsonl::for_each_json_line;
 
 /// A visual-entailment label; [`index`](VeLabel::index) is the class of a 3-way classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -208,42 +208,6 @@ fn line_err(path: &Path, line: usize, msg: impl fmt::Display) -> TaskError {
     TaskError::Data {
         path: path.to_path_buf(),
         msg: format!("line {line}: {msg}"),
-    }
-}
-
-/// Calls `f(line_number, value)` for each non-blank line of a JSON Lines file (1-based line
-/// numbers; a UTF-8 BOM and `\r\n` endings are accepted).
-fn for_each_json_line<T, F>(path: &Path, mut f: F) -> Result<()>
-where
-    T: for<'de> Deserialize<'de>,
-    F: FnMut(usize, T) -> Result<()>,
-{
-    let file = std::fs::File::open(path).map_err(|e| TaskError::io(path, e))?;
-    let mut reader = BufReader::new(file);
-    let mut buf = Vec::new();
-    let mut line = 0;
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| TaskError::io(path, e))?;
-        if n == 0 {
-            return Ok(());
-        }
-        line += 1;
-        let mut bytes = buf.as_slice();
-        if line == 1 {
-            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let value: T = serde_json::from_slice(bytes).map_err(|e| TaskError::Json {
-            path: path.to_path_buf(),
-            line: Some(line),
-            msg: e.to_string(),
-        })?;
-        f(line, value)?;
     }
 }
 

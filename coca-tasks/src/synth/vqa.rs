@@ -511,55 +511,23 @@ pub(crate) fn write(
     Ok(summary)
 }
 
-/// The official answer normalisation restricted to what generated answers contain: lower
-/// case, number words to digits, articles dropped.
+/// The official answer normalisation.
 fn normalize(answer: &str) -> String {
-    answer
-        .trim()
-        .to_lowercase()
-        .split_whitespace()
-        .filter(|w| !matches!(*w, "a" | "an" | "the"))
-        .map(|w| match w {
-            "none" | "zero" => "0",
-            "one" => "1",
-            "two" => "2",
-            "three" => "3",
-            "four" => "4",
-            "five" => "5",
-            "six" => "6",
-            "seven" => "7",
-            "eight" => "8",
-            "nine" => "9",
-            "ten" => "10",
-            w => w,
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::metrics::vqa::normalize_answer(answer)
 }
 
-/// VQA accuracy in [0, 1] of `prediction` against ten answers (official leave-one-out rule;
-/// answers normalised only when not unanimous).
+/// VQA accuracy in [0, 1] of `prediction` against the human answers (the official evaluator).
 pub(crate) fn vqa_accuracy(answers: &[String], prediction: &str) -> f64 {
-    if answers.is_empty() {
-        return 0.0;
-    }
-    let first = answers[0].trim();
-    let unanimous = answers.iter().all(|a| a.trim() == first);
-    let (gts, pred): (Vec<String>, String) = if unanimous {
-        (
-            answers.iter().map(|a| a.trim().to_string()).collect(),
-            prediction.trim().to_string(),
-        )
-    } else {
-        (
-            answers.iter().map(|a| normalize(a)).collect(),
-            normalize(prediction),
-        )
-    };
-    let m = gts.iter().filter(|g| **g == pred).count() as f64;
-    let n = gts.len() as f64;
-    // Leaving out a matching answer leaves m - 1 matches, any other leaves m.
-    ((n - m) * (m / 3.0).min(1.0) + m * ((m - 1.0) / 3.0).min(1.0)) / n
+    let answers: Vec<crate::metrics::vqa::VqaAnswer> = answers
+        .iter()
+        .enumerate()
+        .map(|(k, a)| crate::metrics::vqa::VqaAnswer {
+            answer: a.clone(),
+            answer_confidence: None,
+            answer_id: Some(k as u64 + 1),
+        })
+        .collect();
+    crate::metrics::vqa::question_accuracy(&answers, prediction)
 }
 
 /// Best constant answer overall and per question type, scored on `annotations`.

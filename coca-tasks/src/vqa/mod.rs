@@ -229,8 +229,12 @@ impl Task for Vqa {
         let vqa = soft_bce(model.logits(image.embs.clone(), tokens), targets);
         if self.config.caption_loss_weight > 0.0 {
             let out = model.coca.forward_with_image(image, qa);
-            let cap = caption_loss_from_hidden(&model.coca, out.hidden, out.labels, coca_core::tokenizer::PAD)
-                * self.config.caption_loss_weight;
+            let cap = caption_loss_from_hidden(
+                &model.coca,
+                out.hidden,
+                out.labels,
+                coca_core::tokenizer::PAD,
+            ) * self.config.caption_loss_weight;
             StepOutput {
                 loss: vqa.clone() + cap.clone(),
                 logs: vec![("vqa_bce", vqa), ("caption", cap)],
