@@ -512,6 +512,7 @@ pub(crate) fn write(
 }
 
 /// The official answer normalisation.
+#[cfg(test)]
 fn normalize(answer: &str) -> String {
     crate::metrics::vqa::normalize_answer(answer)
 }
