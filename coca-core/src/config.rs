@@ -268,7 +268,7 @@ impl CocaConfig {
                 return err(format!("{name} must be positive"));
             }
         }
-        if v.image_size % v.patch_size != 0 {
+        if !v.image_size.is_multiple_of(v.patch_size) {
             return err(format!(
                 "vision_cfg.image_size {} is not a multiple of patch_size {}",
                 v.image_size, v.patch_size
@@ -392,17 +392,16 @@ impl OpenClipConfig {
             reason: e.to_string(),
         })?;
         cfg.model_cfg.validate(&name)?;
-        if let Some(p) = &cfg.preprocess_cfg {
-            if let Some(mode) = &p.resize_mode {
-                if mode != "shortest" {
-                    return Err(CocaError::Config {
-                        source_name: name,
-                        reason: format!(
-                            "preprocess_cfg.resize_mode \"{mode}\" is not supported (only \"shortest\")"
-                        ),
-                    });
-                }
-            }
+        if let Some(p) = &cfg.preprocess_cfg
+            && let Some(mode) = &p.resize_mode
+            && mode != "shortest"
+        {
+            return Err(CocaError::Config {
+                source_name: name,
+                reason: format!(
+                    "preprocess_cfg.resize_mode \"{mode}\" is not supported (only \"shortest\")"
+                ),
+            });
         }
         Ok(cfg)
     }

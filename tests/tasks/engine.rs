@@ -48,6 +48,7 @@ fn vals<const D: usize>(p: &Param<Tensor<D>>) -> Vec<f64> {
 }
 
 /// Reference AdamW (PyTorch semantics) in f64.
+#[allow(clippy::too_many_arguments)]
 fn adamw_ref(
     p: &mut [f64],
     m: &mut [f64],

@@ -37,10 +37,10 @@ impl LogitProcessor {
                 }
             }
         }
-        if generated < self.min_new_tokens {
-            if let Some(l) = logits.get_mut(EOT as usize) {
-                *l = f32::NEG_INFINITY;
-            }
+        if generated < self.min_new_tokens
+            && let Some(l) = logits.get_mut(EOT as usize)
+        {
+            *l = f32::NEG_INFINITY;
         }
     }
 }

@@ -194,7 +194,7 @@ pub fn generate(
             cfg.min_new_tokens, cfg.max_new_tokens
         )));
     }
-    if !(cfg.repetition_penalty > 0.0) {
+    if cfg.repetition_penalty.is_nan() || cfg.repetition_penalty <= 0.0 {
         return Err(CocaError::Invalid(
             "repetition penalty must be positive".into(),
         ));
@@ -227,7 +227,7 @@ pub fn generate(
             temperature,
             seed,
         } => {
-            if !(*temperature > 0.0) {
+            if temperature.is_nan() || *temperature <= 0.0 {
                 return Err(CocaError::Invalid("temperature must be positive".into()));
             }
             if top_p.is_some_and(|p| !(p > 0.0 && p <= 1.0)) {

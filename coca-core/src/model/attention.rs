@@ -65,9 +65,9 @@ impl MultiheadAttention {
     /// Projection weight `[d, in]` and bias `[d]` of part `i` (0 = q, 1 = k, 2 = v).
     fn part(&self, i: usize) -> (Tensor<2>, Tensor<1>) {
         let d = self.d_model();
-        let bias = self.in_proj_bias.val().slice([i * d..(i + 1) * d]);
+        let bias = self.in_proj_bias.val().narrow(0, i * d, d);
         let weight = match &self.in_proj_weight {
-            Some(w) => w.val().slice([i * d..(i + 1) * d]),
+            Some(w) => w.val().narrow(0, i * d, d),
             None => {
                 let w = [
                     &self.q_proj_weight,

@@ -270,7 +270,11 @@ impl RunConfig {
                 return Err(format!("[train] {name} must be a non-negative number"));
             }
         }
-        if !(t.grad_clip >= 0.0) || !(t.weight_decay >= 0.0) {
+        if t.grad_clip.is_nan()
+            || t.grad_clip < 0.0
+            || t.weight_decay.is_nan()
+            || t.weight_decay < 0.0
+        {
             return Err("[train] grad_clip and weight_decay must be non-negative".into());
         }
         if t.workers == 0 || t.prefetch == 0 {

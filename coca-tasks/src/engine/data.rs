@@ -82,6 +82,9 @@ pub struct Prepared<P> {
     pub failures: Vec<(usize, String)>,
 }
 
+/// Prepared items with their indices, and `(index, error)` of the items that failed.
+pub type PreparedItems<P> = (Vec<(usize, P)>, Vec<(usize, String)>);
+
 /// Prepares items of `indices` on `workers` threads, keeping their order.
 pub fn prepare_parallel<T: Task>(
     task: &T,
@@ -89,7 +92,7 @@ pub fn prepare_parallel<T: Task>(
     indices: &[(u64, usize)],
     workers: usize,
     augment_seed: Option<u64>,
-) -> (Vec<(usize, T::Prepared)>, Vec<(usize, String)>) {
+) -> PreparedItems<T::Prepared> {
     let chunk = indices.len().div_ceil(workers.max(1)).max(1);
     let results: Vec<Vec<(usize, Result<T::Prepared>)>> = std::thread::scope(|s| {
         let handles: Vec<_> = indices
@@ -185,25 +188,6 @@ impl<P> Drop for Prefetcher<P> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn order_is_a_deterministic_permutation_per_epoch() {
-        let o = Order::new(10, 4, 3);
-        let mut seen: Vec<usize> = (0..5)
-            .flat_map(|m| o.batch(m))
-            .take(10)
-            .map(|(_, i)| i)
-            .collect();
-        seen.sort();
-        assert_eq!(seen, (0..10).collect::<Vec<_>>());
-        assert_eq!(o.batch(7), Order::new(10, 4, 3).batch(7));
-        assert_ne!(o.batch(0), Order::new(10, 4, 4).batch(0));
-    }
-}
-
 /// Runs `f` on consecutive evaluation batches of `items` (no augmentation), passing the indices
 /// of the items in the batch. Unreadable items are skipped and returned as messages, or are an
 /// error in strict mode.
@@ -232,4 +216,23 @@ pub fn for_each_eval_batch<T: Task>(
         f(&idx, task.collate(prepared, &ctx.device))?;
     }
     Ok(skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_is_a_deterministic_permutation_per_epoch() {
+        let o = Order::new(10, 4, 3);
+        let mut seen: Vec<usize> = (0..5)
+            .flat_map(|m| o.batch(m))
+            .take(10)
+            .map(|(_, i)| i)
+            .collect();
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        assert_eq!(o.batch(7), Order::new(10, 4, 3).batch(7));
+        assert_ne!(o.batch(0), Order::new(10, 4, 4).batch(0));
+    }
 }

@@ -256,7 +256,7 @@ impl<T: Task> Trainer<T> {
             bar.set_position(state.step as u64);
             bar.set_message(format!("loss {loss_sum:.4}  lr {:.2e}", t.lr_head * factor));
 
-            if state.step % t.log_every.max(1) == 0 || state.step == t.steps {
+            if state.step.is_multiple_of(t.log_every.max(1)) || state.step == t.steps {
                 let secs = window.0.elapsed().as_secs_f64().max(1e-9);
                 let mut record = json!({
                     "kind": "train",
@@ -277,8 +277,9 @@ impl<T: Task> Trainer<T> {
             }
             interrupted = INTERRUPTED.load(Ordering::SeqCst);
             let last = state.step == t.steps;
-            let eval_now =
-                last || interrupted || (cfg.eval.every > 0 && state.step % cfg.eval.every == 0);
+            let eval_now = last
+                || interrupted
+                || (cfg.eval.every > 0 && state.step.is_multiple_of(cfg.eval.every));
             let mut improved = false;
             if eval_now && !self.val.is_empty() {
                 let evaluation =
@@ -316,7 +317,7 @@ impl<T: Task> Trainer<T> {
                 || interrupted
                 || early_stopped
                 || improved
-                || (cfg.checkpoint.every > 0 && state.step % cfg.checkpoint.every == 0);
+                || (cfg.checkpoint.every > 0 && state.step.is_multiple_of(cfg.checkpoint.every));
             if ckpt_now {
                 let (optim_head, optim_backbone) = optim.to_bytes()?;
                 let data = CheckpointData {
