@@ -153,11 +153,24 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
         TaskKind::Vqa => {
             let data: VqaData = RunConfig::section(&config.data, "data")?;
             let task_cfg: VqaTaskConfig = RunConfig::section(&config.task, "task")?;
-            let (mut vocab, train, val) = data.load()?;
-            if let Action::Predict { export_dir } = &action {
-                // The answer vocabulary is the one the head was trained with.
-                vocab = vocab_from_export(export_dir)?;
+            let (vocab, train, val) = if let Action::Predict { export_dir } = &action {
+                // The answer vocabulary is the one the head was trained with; the validation
+                // split may lack annotations (test-dev): then only predictions are written.
+                let vocab = vocab_from_export(export_dir)?;
+                let val = data
+                    .val
+                    .load("val", false)?
+                    .into_iter()
+                    .map(|e| crate::vqa::VqaItem {
+                        targets: Vec::new(),
+                        example: e,
+                    })
+                    .collect();
+                (vocab, Vec::new(), val)
             } else {
+                data.load()?
+            };
+            if !matches!(action, Action::Predict { .. }) {
                 std::fs::create_dir_all(&config.run.out_dir)
                     .map_err(|e| TaskError::io(&config.run.out_dir, e))?;
                 vocab.save(&config.run.out_dir.join("answer_vocab.json"))?;

@@ -154,6 +154,23 @@ fn vqa_trains_and_writes_official_results() {
         s.overall
     );
     assert!(out.join("answer_vocab.json").is_file());
+    // Prediction with the exported model on a split without annotations (as test-dev).
+    let pred_dir = out.join("predict");
+    let e = coca_tasks::run::predict(
+        TaskKind::Vqa,
+        &out,
+        &["data.val.annotations=\"\"".to_string()],
+        &pred_dir,
+    )
+    .unwrap();
+    assert!(e.metric.is_nan() && e.metrics.is_empty());
+    let results =
+        coca_tasks::metrics::vqa::load_vqa_results(pred_dir.join("results_vqa.json")).unwrap();
+    let questions = coca_tasks::metrics::vqa::load_vqa_questions(
+        w.join("vqa/v2_OpenEnded_mscoco_val2014_questions.json"),
+    )
+    .unwrap();
+    assert_eq!(results.len(), questions.questions.len());
 }
 
 #[test]

@@ -6,7 +6,7 @@
 pub mod data;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -30,8 +30,30 @@ use data::{AnswerVocab, VqaExample, load_vqa};
 #[serde(deny_unknown_fields)]
 pub struct VqaFiles {
     pub questions: PathBuf,
-    pub annotations: PathBuf,
+    /// Absent (or `""`) for splits without answers, e.g. test-dev: prediction only.
+    #[serde(default)]
+    pub annotations: Option<PathBuf>,
     pub images: PathBuf,
+}
+
+impl VqaFiles {
+    /// The annotation file, if any.
+    pub fn annotations(&self) -> Option<&Path> {
+        self.annotations
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// Loads the questions (with their answers when `annotations` is set); `required` makes a
+    /// missing annotation file an error naming the section.
+    pub fn load(&self, section: &str, required: bool) -> Result<Vec<VqaExample>> {
+        if required && self.annotations().is_none() {
+            return Err(TaskError::Config(format!(
+                "[data] {section}.annotations is required"
+            )));
+        }
+        load_vqa(&self.questions, self.annotations(), &self.images)
+    }
 }
 
 /// `[data]` of VQAv2.
@@ -71,27 +93,19 @@ pub struct VqaItem {
 impl VqaData {
     /// Loads the files and builds the answer vocabulary from the training questions.
     pub fn load(&self) -> Result<(AnswerVocab, Vec<VqaItem>, Vec<VqaItem>)> {
-        let mut train = load_vqa(
-            &self.train.questions,
-            Some(&self.train.annotations),
-            &self.train.images,
-        )?;
+        let mut train = self.train.load("train", true)?;
         for extra in &self.extra_train {
-            train.extend(load_vqa(
-                &extra.questions,
-                Some(&extra.annotations),
-                &extra.images,
-            )?);
+            train.extend(extra.load("extra_train", true)?);
         }
-        let val = load_vqa(
-            &self.val.questions,
-            Some(&self.val.annotations),
-            &self.val.images,
-        )?;
+        let val = self.val.load("val", true)?;
         let vocab = AnswerVocab::build(&train, self.min_answer_count);
         if vocab.is_empty() {
             return Err(TaskError::Data {
-                path: self.train.annotations.clone(),
+                path: self
+                    .train
+                    .annotations()
+                    .unwrap_or(&self.train.questions)
+                    .to_path_buf(),
                 msg: format!(
                     "no answer occurs {} times; lower data.min_answer_count",
                     self.min_answer_count
@@ -284,12 +298,6 @@ impl Task for Vqa {
             t.0 += acc;
             t.1 += 1;
         }
-        let n = preds.len().max(1) as f64;
-        let overall = 100.0 * total / n;
-        let mut metrics = BTreeMap::from([("accuracy".to_string(), overall)]);
-        for (t, (s, c)) in per_type {
-            metrics.insert(format!("accuracy_{t}"), 100.0 * s / c as f64);
-        }
         let results: Vec<VqaResult> = preds
             .iter()
             .map(|(i, p)| VqaResult {
@@ -298,10 +306,29 @@ impl Task for Vqa {
             })
             .collect();
         let bytes = serde_json::to_vec(&results).map_err(|e| TaskError::Config(e.to_string()))?;
+        let predictions = Some(("results_vqa.json".to_string(), bytes));
+        if preds
+            .iter()
+            .all(|(i, _)| items[*i].example.answers.is_empty())
+        {
+            // No annotations (e.g. test-dev): predictions only.
+            return Ok(Evaluation {
+                metric: f64::NAN,
+                metrics: BTreeMap::new(),
+                predictions,
+                skipped,
+            });
+        }
+        let n = preds.len().max(1) as f64;
+        let overall = 100.0 * total / n;
+        let mut metrics = BTreeMap::from([("accuracy".to_string(), overall)]);
+        for (t, (s, c)) in per_type {
+            metrics.insert(format!("accuracy_{t}"), 100.0 * s / c as f64);
+        }
         Ok(Evaluation {
             metric: overall,
             metrics,
-            predictions: Some(("results_vqa.json".into(), bytes)),
+            predictions,
             skipped,
         })
     }
