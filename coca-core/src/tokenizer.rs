@@ -1349,7 +1349,7 @@ mod ftfy {
 mod tests {
     use super::*;
 
-    /// `/work/shared/fixtures/tokenizer` seen from this crate.
+    /// `../shared/fixtures/tokenizer` beside the checkout, seen from this crate.
     const FIXTURE_DIR: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../shared/fixtures/tokenizer"
