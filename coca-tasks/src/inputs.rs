@@ -53,6 +53,34 @@ impl Inputs {
     }
 }
 
+/// An image with one text, prepared on the host.
+pub type ImageText = (Vec<f32>, Vec<u32>);
+
+impl Inputs {
+    /// Prepares an (image, text) pair: the input of CoCa's own objective.
+    pub fn image_text(
+        &self,
+        image: &Path,
+        text: &str,
+        augment: Option<&mut StdRng>,
+    ) -> Result<ImageText> {
+        Ok((self.image(image, augment)?, self.text(text)?))
+    }
+
+    /// Stacks prepared pairs into `(pixels [N, 3, S, S], tokens [N, L])`.
+    pub fn collate_image_text(
+        &self,
+        items: Vec<ImageText>,
+        device: &Device,
+    ) -> (Tensor<4>, Tensor<2, Int>) {
+        let (images, tokens): (Vec<_>, Vec<_>) = items.into_iter().unzip();
+        (
+            self.stack_images(images, device),
+            stack_tokens(&tokens, device),
+        )
+    }
+}
+
 /// Stacks equal-length token rows into `[N, L]`.
 pub fn stack_tokens(rows: &[Vec<u32>], device: &Device) -> Tensor<2, Int> {
     coca_core::pretrained::tokens_to_tensor(rows, device)

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::engine::data::for_each_eval_batch;
 use crate::error::Result;
-use crate::inputs::{Inputs, stack_tokens};
+use crate::inputs::{ImageText, Inputs};
 use crate::task::{EvalContext, Evaluation, StepOutput, Task};
 
 /// One image with one caption.
@@ -75,7 +75,7 @@ impl Pretrain {
 impl Task for Pretrain {
     type Model = PretrainModel;
     type Item = CaptionPair;
-    type Prepared = (Vec<f32>, Vec<u32>);
+    type Prepared = ImageText;
     type Batch = (Tensor<4>, Tensor<2, Int>);
 
     fn name(&self) -> &'static str {
@@ -91,18 +91,11 @@ impl Task for Pretrain {
     }
 
     fn prepare(&self, item: &CaptionPair, augment: Option<&mut StdRng>) -> Result<Self::Prepared> {
-        Ok((
-            self.inputs.image(&item.image, augment)?,
-            self.inputs.text(&item.caption)?,
-        ))
+        self.inputs.image_text(&item.image, &item.caption, augment)
     }
 
     fn collate(&self, items: Vec<Self::Prepared>, device: &Device) -> Self::Batch {
-        let (images, tokens): (Vec<_>, Vec<_>) = items.into_iter().unzip();
-        (
-            self.inputs.stack_images(images, device),
-            stack_tokens(&tokens, device),
-        )
+        self.inputs.collate_image_text(items, device)
     }
 
     fn train_step(&self, model: &PretrainModel, (pixels, text): Self::Batch) -> StepOutput {

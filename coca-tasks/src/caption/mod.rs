@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::engine::data::for_each_eval_batch;
 use crate::error::{Result, TaskError};
-use crate::inputs::{Inputs, stack_tokens};
+use crate::inputs::{ImageText, Inputs};
 use crate::metrics::caption::evaluate_captions;
 use crate::task::{EvalContext, Evaluation, StepOutput, Task};
 use data::{CaptionImage, load_karpathy};
@@ -158,7 +158,7 @@ impl Captioning {
 impl Task for Captioning {
     type Model = CaptionModel;
     type Item = CaptionItem;
-    type Prepared = (Vec<f32>, Vec<u32>);
+    type Prepared = ImageText;
     type Batch = (Tensor<4>, Tensor<2, Int>);
 
     fn name(&self) -> &'static str {
@@ -174,18 +174,11 @@ impl Task for Captioning {
     }
 
     fn prepare(&self, item: &CaptionItem, augment: Option<&mut StdRng>) -> Result<Self::Prepared> {
-        Ok((
-            self.inputs.image(&item.image, augment)?,
-            self.inputs.text(&item.caption)?,
-        ))
+        self.inputs.image_text(&item.image, &item.caption, augment)
     }
 
     fn collate(&self, items: Vec<Self::Prepared>, device: &Device) -> Self::Batch {
-        let (images, tokens): (Vec<_>, Vec<_>) = items.into_iter().unzip();
-        (
-            self.inputs.stack_images(images, device),
-            stack_tokens(&tokens, device),
-        )
+        self.inputs.collate_image_text(items, device)
     }
 
     fn train_step(&self, model: &CaptionModel, (pixels, text): Self::Batch) -> StepOutput {
