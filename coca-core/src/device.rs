@@ -6,6 +6,8 @@ use crate::error::{CocaError, Result};
 
 /// Parses a device string. `cpu` is the pure-Rust `flex` backend (always built); `cuda:N`
 /// needs the `libtorch` feature (burn `tch`); `cubecl-cuda:N` needs the `cuda` feature.
+/// `libtorch-cpu` runs libtorch on the CPU (also `libtorch` feature), which checks the libtorch
+/// code path on a machine without a GPU.
 pub fn parse_device(spec: &str) -> Result<Device> {
     let err = |reason: &str| CocaError::Device {
         device: spec.to_string(),
@@ -22,22 +24,41 @@ pub fn parse_device(spec: &str) -> Result<Device> {
     };
     match kind {
         "cpu" if !spec.contains(':') => Ok(Device::flex()),
+        "libtorch-cpu" if !spec.contains(':') => libtorch_cpu().ok_or_else(|| {
+            err("this build has no libtorch backend; rebuild with `--features libtorch` (see README)")
+        }),
         "cuda" => cuda_libtorch(index).ok_or_else(|| {
             err("this build has no libtorch backend; rebuild with `--features libtorch` (see README)")
         }),
         "cubecl-cuda" => cuda_cubecl(index)
             .ok_or_else(|| err("this build has no CubeCL CUDA backend; rebuild with `--features cuda`")),
-        _ => Err(err("unknown device; expected `cpu`, `cuda:N` or `cubecl-cuda:N`")),
+        _ => Err(err(
+            "unknown device; expected `cpu`, `cuda:N`, `cubecl-cuda:N` or `libtorch-cpu`",
+        )),
     }
 }
 
+// burn marks its tch backend deprecated in favour of CubeCL; it is still the libtorch route the
+// CUDA machine is set up for.
 #[cfg(feature = "libtorch")]
+#[allow(deprecated)]
 fn cuda_libtorch(index: usize) -> Option<Device> {
     Some(Device::libtorch_cuda(index))
 }
 
 #[cfg(not(feature = "libtorch"))]
 fn cuda_libtorch(_index: usize) -> Option<Device> {
+    None
+}
+
+#[cfg(feature = "libtorch")]
+#[allow(deprecated)]
+fn libtorch_cpu() -> Option<Device> {
+    Some(Device::libtorch())
+}
+
+#[cfg(not(feature = "libtorch"))]
+fn libtorch_cpu() -> Option<Device> {
     None
 }
 
