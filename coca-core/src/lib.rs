@@ -33,6 +33,7 @@ pub mod loss;
 pub mod model;
 pub mod preprocess;
 pub mod pretrained;
+pub mod randaugment;
 pub mod tokenizer;
 pub mod zero_shot;
 

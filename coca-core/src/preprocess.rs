@@ -19,6 +19,7 @@ use image::{DynamicImage, ImageFormat, ImageReader, RgbImage};
 use rand::Rng;
 
 use crate::error::{CocaError, Result};
+use crate::randaugment::RandAugment;
 
 /// OpenAI CLIP per-channel mean (RGB), used by every open_clip CoCa checkpoint.
 pub const OPENAI_CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
@@ -480,6 +481,31 @@ pub fn preprocess_train(img: &RgbImage, cfg: &PreprocessConfig, rng: &mut impl R
     to_normalized_chw(&random_resized_crop(img, size, rng), cfg)
 }
 
+/// Training preprocessing with optional extras: RandomResizedCrop when `crop` (else the eval
+/// resize and centre crop), then RandAugment when given (timm's order), `[3, S, S]` floats.
+/// Areas uncovered by RandAugment's geometric operations take the normalisation mean colour.
+pub fn preprocess_train_with(
+    img: &RgbImage,
+    cfg: &PreprocessConfig,
+    crop: bool,
+    randaugment: Option<&RandAugment>,
+    rng: &mut impl Rng,
+) -> Vec<f32> {
+    let size = side(cfg);
+    let mut out = if crop {
+        random_resized_crop(img, size, rng)
+    } else {
+        resize_shortest_center_crop(img, size)
+    };
+    if let Some(ra) = randaugment {
+        let fill = cfg
+            .mean
+            .map(|m| (m * 255.0).round().clamp(0.0, 255.0) as u8);
+        out = ra.apply(out, fill, rng);
+    }
+    to_normalized_chw(&out, cfg)
+}
+
 /// The configured side as `u32` (saturating: no real input side exceeds it).
 fn side(cfg: &PreprocessConfig) -> u32 {
     u32::try_from(cfg.image_size).unwrap_or(u32::MAX)
@@ -733,5 +759,51 @@ mod tests {
         assert!((v[0] - (1.0 - cfg.mean[0]) / cfg.std[0]).abs() < 1e-6);
         assert!((v[1] + cfg.mean[0] / cfg.std[0]).abs() < 1e-6);
         assert!((v[2] + cfg.mean[1] / cfg.std[1]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn train_transform_options_compose() {
+        let img = RgbImage::from_fn(50, 40, |x, y| {
+            image::Rgb([(x * 5) as u8, (y * 6) as u8, ((x * y) % 256) as u8])
+        });
+        let cfg = PreprocessConfig::openai(32);
+        let rng = || StdRng::seed_from_u64(11);
+        // No crop and no RandAugment is the eval transform.
+        assert_eq!(
+            preprocess_train_with(&img, &cfg, false, None, &mut rng()),
+            preprocess_eval(&img, &cfg)
+        );
+        assert_eq!(
+            preprocess_train_with(&img, &cfg, true, None, &mut rng()),
+            preprocess_train(&img, &cfg, &mut rng())
+        );
+        // Every drawn operation applied.
+        let ra = RandAugment {
+            ops: 1,
+            magnitude: 10.0,
+            prob: 1.0,
+        };
+        let mut changed = 0;
+        for seed in 0..20 {
+            let a = preprocess_train_with(
+                &img,
+                &cfg,
+                false,
+                Some(&ra),
+                &mut StdRng::seed_from_u64(seed),
+            );
+            let b = preprocess_train_with(
+                &img,
+                &cfg,
+                false,
+                Some(&ra),
+                &mut StdRng::seed_from_u64(seed),
+            );
+            assert_eq!(a, b, "seeded");
+            assert_eq!(a.len(), 3 * 32 * 32);
+            changed += usize::from(a != preprocess_eval(&img, &cfg));
+        }
+        // Solarize at magnitude 10 is the identity; most draws change the image.
+        assert!(changed >= 15, "{changed}");
     }
 }

@@ -4,11 +4,13 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use coca_core::preprocess::{PreprocessConfig, load_image, preprocess_eval, preprocess_train};
+use coca_core::preprocess::{PreprocessConfig, load_image, preprocess_eval, preprocess_train_with};
+use coca_core::randaugment::RandAugment;
 use coca_core::tokenizer::ClipTokenizer;
 use rand::rngs::StdRng;
 
 use crate::engine::Backbone;
+use crate::engine::config::{Augment, TrainSection};
 use crate::error::Result;
 
 /// Preprocessing and tokenization settings of a model.
@@ -18,6 +20,10 @@ pub struct Inputs {
     pub tokenizer: ClipTokenizer,
     /// Token context length of the text tower.
     pub context_length: usize,
+    /// Train-time RandomResizedCrop (else the eval resize + centre crop).
+    pub crop: bool,
+    /// Train-time RandAugment after the crop.
+    pub randaugment: Option<RandAugment>,
 }
 
 impl Inputs {
@@ -27,15 +33,30 @@ impl Inputs {
             preprocess: backbone.preprocess.clone(),
             tokenizer: backbone.tokenizer.clone(),
             context_length: backbone.config.text_cfg.context_length,
+            crop: true,
+            randaugment: None,
         }
     }
 
-    /// Decodes and preprocesses an image: RandomResizedCrop when `augment` is given, else the
-    /// eval transform. Returns `[3, S, S]` values.
+    /// Takes the train-time augmentation of `[train]`.
+    pub fn with_augmentation(mut self, train: &TrainSection) -> Self {
+        self.crop = train.augment == Augment::Crop;
+        self.randaugment = train.randaugment;
+        self
+    }
+
+    /// Decodes and preprocesses an image: the train-time augmentation when `augment` is given,
+    /// else the eval transform. Returns `[3, S, S]` values.
     pub fn image(&self, path: &Path, augment: Option<&mut StdRng>) -> Result<Vec<f32>> {
         let img = load_image(path)?;
         Ok(match augment {
-            Some(rng) => preprocess_train(&img, &self.preprocess, rng),
+            Some(rng) => preprocess_train_with(
+                &img,
+                &self.preprocess,
+                self.crop,
+                self.randaugment.as_ref(),
+                rng,
+            ),
             None => preprocess_eval(&img, &self.preprocess),
         })
     }

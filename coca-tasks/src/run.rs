@@ -147,7 +147,7 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
         }
         Action::Train { .. } => Backbone::load(&config.model, &device)?,
     };
-    let inputs = Inputs::new(&backbone);
+    let inputs = Inputs::new(&backbone).with_augmentation(&config.train);
     let heads = backbone.config.multimodal_cfg.heads;
     match kind {
         TaskKind::Vqa => {
@@ -413,7 +413,16 @@ impl FineTune {
         self.set("train.batch_size", batch)
     }
 
-    /// `cpu`, `cuda:N`, `cubecl-cuda:N`.
+    /// RandAugment after the crop with `ops` operations at `magnitude` (0-10); the paper uses
+    /// (1, 10) for VQAv2 and SNLI-VE.
+    pub fn randaugment(self, ops: usize, magnitude: f32) -> Self {
+        self.set(
+            "train.randaugment",
+            format!("{{ ops = {ops}, magnitude = {magnitude:?} }}"),
+        )
+    }
+
+    /// `cpu`, `cuda:N`, `cubecl-cuda:N`, `libtorch-cpu`.
     pub fn device(self, device: &str) -> Self {
         self.set("run.device", toml_string(device))
     }

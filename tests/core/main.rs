@@ -4,3 +4,4 @@ mod checkpoint_errors;
 mod common;
 mod generation;
 mod parity;
+mod randaugment;

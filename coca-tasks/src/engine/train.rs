@@ -170,7 +170,8 @@ impl<T: Task> Trainer<T> {
             min_ratio: t.min_lr_ratio,
         };
         let order = Order::new(self.train.len(), t.batch_size, t.seed);
-        let augment_seed = (t.augment != Augment::None).then_some(t.seed ^ 0xA5A5_5A5A);
+        let augment_seed =
+            (t.augment != Augment::None || t.randaugment.is_some()).then_some(t.seed ^ 0xA5A5_5A5A);
         let prefetch = Prefetcher::start(
             self.task.clone(),
             self.train.clone(),
