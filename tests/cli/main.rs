@@ -2,4 +2,5 @@
 
 mod commands;
 mod common;
+mod interrupt;
 mod pipeline;
