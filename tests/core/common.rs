@@ -3,21 +3,43 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use coca_core::burn::tensor::{Tensor, TensorData};
+use coca_core::burn::tensor::{Device, Tensor, TensorData};
 
-/// `../shared/fixtures/<name>` beside the checkout; panics (never skips) when missing.
+/// `../shared/fixtures/<name>` beside the checkout (or under `$COCA_FIXTURES`, for a test
+/// binary copied to another machine); panics (never skips) when missing.
 pub fn fixture(name: &str) -> PathBuf {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures"
-    ))
-    .join(name);
+    let root = std::env::var_os("COCA_FIXTURES").map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../shared/fixtures"
+            ))
+        },
+        PathBuf::from,
+    );
+    let path = root.join(name);
     assert!(
         path.exists(),
         "fixture {} is missing: the tests need ../shared/fixtures beside the checkout",
         path.display()
     );
     path
+}
+
+/// The device of the numerical tests: `$COCA_TEST_DEVICE` (e.g. `cuda:0` in a
+/// `--features libtorch` build), default `cpu`.
+pub fn test_device() -> Device {
+    let spec = std::env::var("COCA_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    coca_core::device::parse_device(&spec).unwrap_or_else(|e| panic!("COCA_TEST_DEVICE: {e}"))
+}
+
+/// Parity tolerance (max abs, f32): 1e-4 on the CPU, 1e-3 on other devices (GPU kernels
+/// such as TF32 matmuls and fused attention round differently).
+pub fn parity_tolerance() -> f32 {
+    match std::env::var("COCA_TEST_DEVICE").as_deref() {
+        Ok("cpu") | Err(_) => 1e-4,
+        Ok(_) => 1e-3,
+    }
 }
 
 /// Every tensor of a safetensors file as `(shape, f32 values)`.

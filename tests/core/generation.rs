@@ -4,7 +4,7 @@ use coca_core::burn::tensor::{Device, Tensor, TensorData};
 use coca_core::generation::{DecodeStrategy, GenerationConfig, generate};
 use coca_core::{Coca, Pretrained};
 
-use crate::common::{fixture, read_reference};
+use crate::common::{fixture, read_reference, test_device};
 
 fn model_and_embs(device: &Device) -> (Coca, Tensor<3>, Vec<Vec<u32>>) {
     let reference = read_reference(&fixture("coca-tiny/reference.safetensors"));
@@ -48,7 +48,7 @@ fn beam(k: usize, lp: f32) -> DecodeStrategy {
 
 #[test]
 fn greedy_reproduces_open_clip_tokens() {
-    let device = Device::flex();
+    let device = test_device();
     let (model, embs, want) = model_and_embs(&device);
     for use_cache in [true, false] {
         let got = generate(
@@ -67,7 +67,7 @@ fn greedy_reproduces_open_clip_tokens() {
 
 #[test]
 fn cached_and_uncached_decoding_agree() {
-    let device = Device::flex();
+    let device = test_device();
     let (model, embs, _) = model_and_embs(&device);
     for strategy in [DecodeStrategy::Greedy, beam(3, 1.0), beam(2, 0.0)] {
         for ignore_eos in [false, true] {
@@ -102,7 +102,7 @@ fn cached_and_uncached_decoding_agree() {
 
 #[test]
 fn one_beam_equals_greedy() {
-    let device = Device::flex();
+    let device = test_device();
     let (model, embs, _) = model_and_embs(&device);
     for ignore_eos in [false, true] {
         let g = generate(
@@ -128,7 +128,7 @@ fn one_beam_equals_greedy() {
 
 #[test]
 fn beam_search_finds_more_likely_captions_than_greedy() {
-    let device = Device::flex();
+    let device = test_device();
     let (model, embs, _) = model_and_embs(&device);
     let g = generate(
         &model,
@@ -159,7 +159,7 @@ fn beam_search_finds_more_likely_captions_than_greedy() {
 
 #[test]
 fn sampling_is_seeded_and_rows_stop_at_eot() {
-    let device = Device::flex();
+    let device = test_device();
     let (model, embs, _) = model_and_embs(&device);
     let s = |seed| DecodeStrategy::Sample {
         top_k: Some(50),
@@ -184,7 +184,7 @@ fn sampling_is_seeded_and_rows_stop_at_eot() {
 
 #[test]
 fn too_long_requests_are_rejected() {
-    let device = Device::flex();
+    let device = test_device();
     let (model, embs, _) = model_and_embs(&device);
     let e = generate(
         &model,

@@ -6,9 +6,7 @@ use coca_core::burn::tensor::{Device, Int, Tensor, TensorData};
 use coca_core::loss::CocaLossConfig;
 use coca_core::{Coca, Pretrained};
 
-use crate::common::{fixture, max_abs_diff, read_reference, values};
-
-const TOL: f32 = 1e-4;
+use crate::common::{fixture, max_abs_diff, parity_tolerance, read_reference, test_device, values};
 
 fn reference_losses() -> (f32, f32) {
     let json: serde_json::Value = serde_json::from_str(
@@ -91,9 +89,14 @@ fn load(file: &str, device: &Device) -> Coca {
 #[test]
 fn forward_matches_open_clip_from_safetensors_and_bin() {
     let reference = read_reference(&fixture("coca-tiny/reference.safetensors"));
-    let device = Device::flex();
+    let device = test_device();
     for file in ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"] {
-        let diffs = check_forward(&load(file, &device), &reference, &device, TOL);
+        let diffs = check_forward(
+            &load(file, &device),
+            &reference,
+            &device,
+            parity_tolerance(),
+        );
         eprintln!("{file}: {diffs:?}");
     }
 }
@@ -110,7 +113,8 @@ fn loading_the_directory_equals_loading_the_file() {
 #[test]
 fn gradients_match_open_clip() {
     let reference = read_reference(&fixture("coca-tiny/reference.safetensors"));
-    let device = Device::flex().autodiff();
+    let device = test_device().autodiff();
+    let tol = parity_tolerance();
     let model = load("open_clip_model.safetensors", &device);
     let (pixels, text) = inputs(&reference, &device);
     let out = model.forward(pixels, text);
@@ -171,7 +175,7 @@ fn gradients_match_open_clip() {
         }
         let d = max_abs_diff(name, &value, want);
         eprintln!("{name}: {d:e}");
-        assert!(d <= TOL, "{name}: max abs diff {d:e}");
+        assert!(d <= tol, "{name}: max abs diff {d:e}");
     }
 }
 
