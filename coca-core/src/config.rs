@@ -163,10 +163,10 @@ impl CocaConfig {
         }
     }
 
-    /// A small random-weight configuration for tests and smoke runs (image 32, widths 32-64,
-    /// 32-token context).
+    /// A small random-weight configuration for tests and smoke runs (image 64 in 8x8 patches,
+    /// widths 32-64, 32-token context).
     pub fn tiny() -> Self {
-        let mut cfg = Self::preset_parts(32, (32, 2, 64, 8), (32, 4, 2), (32, 4, 2));
+        let mut cfg = Self::preset_parts(32, (64, 2, 64, 8), (32, 4, 2), (32, 4, 2));
         cfg.text_cfg.context_length = 32;
         cfg.multimodal_cfg.context_length = 32;
         cfg.vision_cfg.head_width = 32;

@@ -53,12 +53,18 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
         vqa > vqa_base + 5.0,
         "VQA {vqa} vs majority answer {vqa_base}"
     );
-    // Captioning: CIDEr well above zero (a constant caption scores near 0 on varied scenes).
+    // Captioning against the best constant caption (the synthetic captions are templated, so
+    // a constant caption already scores a fair CIDEr).
     let cider = metrics(out.join("caption/metrics.json"))["final"]["CIDEr"]
         .as_f64()
         .unwrap();
-    assert!(cider > 0.3, "CIDEr {cider}");
-    // NLVR2 is the hardest for a tiny model: it must at least not fall below the majority label.
+    let cider_base = synth["coco"]["baseline"]["cider"].as_f64().unwrap();
+    assert!(
+        cider > cider_base + 0.15,
+        "CIDEr {cider} vs constant caption {cider_base}"
+    );
+    // NLVR2 needs grounding in two images at once and is the weakest on a tiny model: a smaller
+    // margin over the majority label (307 dev pairs; measured +0.065).
     let nlvr2 = metrics(out.join("nlvr2/metrics.json"))["final"]["accuracy"]
         .as_f64()
         .unwrap();
@@ -66,7 +72,7 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
         .as_f64()
         .unwrap();
     assert!(
-        nlvr2 >= nlvr2_base - 0.05,
+        nlvr2 > nlvr2_base + 0.04,
         "NLVR2 {nlvr2} vs majority {nlvr2_base}"
     );
     std::fs::remove_dir_all(out).ok();

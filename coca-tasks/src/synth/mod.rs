@@ -71,17 +71,17 @@ impl SynthSize {
         match self {
             SynthSize::Tiny => SynthCounts {
                 image_size: 64,
-                coco_train: 170,
-                coco_restval: 30,
+                coco_train: 1_700,
+                coco_restval: 300,
                 coco_val: 50,
                 coco_test: 50,
                 vqa_questions_per_image: 5,
                 snli_ve_train_images: 100,
                 snli_ve_dev_images: 25,
                 snli_ve_test_images: 25,
-                nlvr2_train_sets: 60,
-                nlvr2_dev_sets: 15,
-                nlvr2_test1_sets: 15,
+                nlvr2_train_sets: 800,
+                nlvr2_dev_sets: 100,
+                nlvr2_test1_sets: 20,
             },
             SynthSize::Small => SynthCounts {
                 image_size: 96,
@@ -210,6 +210,18 @@ pub struct CocoSummary {
     pub images: BTreeMap<String, usize>,
     /// Captions per image.
     pub captions_per_image: usize,
+    /// The best constant caption and its CIDEr on the `val` split.
+    pub baseline: Option<CaptionBaseline>,
+}
+
+/// A captioning baseline that gives every image the same caption.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CaptionBaseline {
+    pub caption: String,
+    /// CIDEr on the training images it was chosen on.
+    pub train_cider: f64,
+    /// CIDEr on the Karpathy `val` split.
+    pub cider: f64,
 }
 
 /// The VQAv2 part of a [`SynthSummary`].
@@ -333,6 +345,7 @@ fn generate_world(
         karpathy: "coco/dataset_coco.json".into(),
         image_dir: "coco/images".into(),
         captions_per_image: coco::CAPTIONS_PER_IMAGE,
+        baseline: coco::constant_caption_baseline(&coco_images)?,
         ..Default::default()
     };
     for dir in ["train2014", "val2014"] {
