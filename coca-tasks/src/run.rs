@@ -202,7 +202,11 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
         }
         TaskKind::SnliVe => {
             let data: SnliVeData = RunConfig::section(&config.data, "data")?;
-            let (train, val) = data.load()?;
+            let (train, val) = if matches!(action, Action::Predict { .. }) {
+                (Vec::new(), data.load_val()?)
+            } else {
+                data.load()?
+            };
             act(
                 SnliVe { inputs, heads },
                 config,
@@ -214,7 +218,11 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
         }
         TaskKind::Nlvr2 => {
             let data: Nlvr2Data = RunConfig::section(&config.data, "data")?;
-            let (train, val) = data.load()?;
+            let (train, val) = if matches!(action, Action::Predict { .. }) {
+                (Vec::new(), data.load_val()?)
+            } else {
+                data.load()?
+            };
             act(
                 Nlvr2 { inputs, heads },
                 config,

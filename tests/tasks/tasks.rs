@@ -183,6 +183,18 @@ fn snli_ve_trains_and_beats_chance() {
     );
     let lines = std::fs::read_to_string(out.join("predictions_snli_ve.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 150);
+    // `predict` reads only the split it scores: the training file need not exist.
+    let pred_dir = out.join("predict");
+    let e = coca_tasks::run::predict(
+        TaskKind::SnliVe,
+        &out,
+        &["data.train=\"/nonexistent/snli_ve_train.jsonl\"".to_string()],
+        &pred_dir,
+    )
+    .unwrap();
+    assert!((e.metric - outcome.final_metrics["accuracy"]).abs() < 1e-9);
+    let again = std::fs::read_to_string(pred_dir.join("predictions_snli_ve.jsonl")).unwrap();
+    assert_eq!(again, lines);
 }
 
 #[test]

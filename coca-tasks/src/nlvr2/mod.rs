@@ -37,17 +37,23 @@ pub struct Nlvr2Data {
 impl Nlvr2Data {
     /// Loads both splits; unlabelled examples cannot be trained or scored.
     pub fn load(&self) -> Result<(Vec<Nlvr2Example>, Vec<Nlvr2Example>)> {
-        let load = |p: &PathBuf| -> Result<Vec<Nlvr2Example>> {
-            let v = load_nlvr2(p, &self.images)?;
-            if let Some(e) = v.iter().find(|e| e.label.is_none()) {
-                return Err(TaskError::Data {
-                    path: p.clone(),
-                    msg: format!("example {} has no label", e.identifier),
-                });
-            }
-            Ok(v)
-        };
-        Ok((load(&self.train)?, load(&self.val)?))
+        Ok((self.load_split(&self.train)?, self.load_split(&self.val)?))
+    }
+
+    /// Only the validation split (what `predict` scores).
+    pub fn load_val(&self) -> Result<Vec<Nlvr2Example>> {
+        self.load_split(&self.val)
+    }
+
+    fn load_split(&self, p: &PathBuf) -> Result<Vec<Nlvr2Example>> {
+        let v = load_nlvr2(p, &self.images)?;
+        if let Some(e) = v.iter().find(|e| e.label.is_none()) {
+            return Err(TaskError::Data {
+                path: p.clone(),
+                msg: format!("example {} has no label", e.identifier),
+            });
+        }
+        Ok(v)
     }
 }
 

@@ -46,6 +46,11 @@ impl SnliVeData {
         );
         Ok((train.examples, val.examples))
     }
+
+    /// Only the validation split (what `predict` scores).
+    pub fn load_val(&self) -> Result<Vec<VeExample>> {
+        Ok(load_snli_ve(&self.val, &self.images)?.examples)
+    }
 }
 
 /// CoCa + pooled 3-way classifier.
