@@ -333,6 +333,8 @@ pub fn predict(
 
 /// A builder for fine-tuning runs from Rust code.
 ///
+/// Pretrained weights on a GPU (a `--features libtorch` build):
+///
 /// ```no_run
 /// use coca_tasks::run::{FineTune, TaskKind};
 /// # fn main() -> coca_tasks::Result<()> {
@@ -349,6 +351,38 @@ pub fn predict(
 ///     .build()?
 ///     .run()?;
 /// println!("{:?}", outcome.final_metrics);
+/// # Ok(()) }
+/// ```
+///
+/// A complete run on the CPU: a tiny random-weight model on the synthetic world.
+///
+/// ```
+/// use coca_tasks::run::{FineTune, TaskKind};
+/// use coca_tasks::synth::{SynthSize, generate};
+/// # fn main() -> coca_tasks::Result<()> {
+/// # let tmp = std::env::temp_dir().join(format!("coca-doc-finetune-{}", std::process::id()));
+/// # let tokenizer = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/tokenizer/tokenizer.json");
+/// let world = tmp.join("world");
+/// generate(&world, 0, SynthSize::Tiny)?;
+/// let outcome = FineTune::new(TaskKind::SnliVe)
+///     .preset("tiny")
+///     .tokenizer(tokenizer)
+///     .data("train", world.join("snli-ve/snli_ve_train.jsonl"))
+///     .data("val", world.join("snli-ve/snli_ve_dev.jsonl"))
+///     .data("images", world.join("snli-ve/flickr30k-images"))
+///     .learning_rate(1e-3, 1e-3)
+///     .batch_size(8)
+///     .steps(20)
+///     .set("train.warmup_steps", 2)
+///     .set("run.progress", false)
+///     .out_dir(tmp.join("run"))
+///     .build()?
+///     .run()?;
+/// assert_eq!(outcome.steps, 20);
+/// let accuracy = outcome.final_metrics["accuracy"];
+/// assert!((0.0..=1.0).contains(&accuracy));
+/// assert!(tmp.join("run/export/task.json").is_file());
+/// # std::fs::remove_dir_all(&tmp).ok();
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
