@@ -4,7 +4,7 @@
 pub mod data;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -45,11 +45,11 @@ impl Nlvr2Data {
         self.load_split(&self.val)
     }
 
-    fn load_split(&self, p: &PathBuf) -> Result<Vec<Nlvr2Example>> {
+    fn load_split(&self, p: &Path) -> Result<Vec<Nlvr2Example>> {
         let v = load_nlvr2(p, &self.images)?;
         if let Some(e) = v.iter().find(|e| e.label.is_none()) {
             return Err(TaskError::Data {
-                path: p.clone(),
+                path: p.to_path_buf(),
                 msg: format!("example {} has no label", e.identifier),
             });
         }
