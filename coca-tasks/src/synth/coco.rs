@@ -232,8 +232,8 @@ pub(crate) fn write(out: &Path, images: &[CocoImage], rng: &mut StdRng) -> Resul
     Ok(())
 }
 
-/// The constant-caption baseline: among the first captions of 24 training images, the one that
-/// scores the highest CIDEr when given for every one of 120 training images; reported with its
+/// The constant-caption baseline: among the first captions of 40 training images, the one that
+/// scores the highest CIDEr when given for every one of 200 training images; reported with its
 /// CIDEr on the Karpathy `val` split (what the captioning run is evaluated on).
 pub(crate) fn constant_caption_baseline(images: &[CocoImage]) -> Result<Option<CaptionBaseline>> {
     let refs = |split: &str, n: usize| -> BTreeMap<u64, Vec<String>> {
@@ -248,12 +248,12 @@ pub(crate) fn constant_caption_baseline(images: &[CocoImage]) -> Result<Option<C
         let res = gts.keys().map(|&id| (id, caption.to_string())).collect();
         Ok(evaluate_captions(gts, &res)?.cider)
     };
-    let (train, val) = (refs("train", 120), refs("val", usize::MAX));
+    let (train, val) = (refs("train", 200), refs("val", usize::MAX));
     if train.is_empty() || val.is_empty() {
         return Ok(None);
     }
     let mut best: Option<(f64, &str)> = None;
-    for im in images.iter().filter(|im| im.split == "train").take(24) {
+    for im in images.iter().filter(|im| im.split == "train").take(40) {
         let Some(candidate) = im.captions.first() else {
             continue;
         };
