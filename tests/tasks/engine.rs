@@ -304,3 +304,31 @@ fn a_short_run_learns_and_writes_its_outputs() {
     coca_core::Pretrained::load(run.join("export").to_str().unwrap(), &Device::flex()).unwrap();
     std::fs::remove_dir_all(root).ok();
 }
+
+#[test]
+fn train_inputs_follow_the_augmentation_settings() {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    let out = tmp("augment");
+    let pairs = colour_pairs(&out, 1);
+    let image = &pairs[0].image;
+    let inputs_for = |extra: &[&str]| {
+        let config = tiny_config(&out, 4, extra);
+        let backbone = Backbone::load(&config.model, &Device::flex()).unwrap();
+        Inputs::new(&backbone).with_augmentation(&config.train)
+    };
+    let rng = || StdRng::seed_from_u64(5);
+    let eval = inputs_for(&[]).image(image, None).unwrap();
+    // No crop and no RandAugment: the eval transform even when training.
+    let plain = inputs_for(&["train.augment=\"none\""]);
+    assert_eq!(plain.image(image, Some(&mut rng())).unwrap(), eval);
+    // RandAugment alone changes the image, the same way for the same seed.
+    let ra = inputs_for(&[
+        "train.augment=\"none\"",
+        "train.randaugment={ ops = 2, magnitude = 10, prob = 1.0 }",
+    ]);
+    let a = ra.image(image, Some(&mut rng())).unwrap();
+    assert_ne!(a, eval);
+    assert_eq!(a, ra.image(image, Some(&mut rng())).unwrap());
+    std::fs::remove_dir_all(out).ok();
+}

@@ -193,6 +193,11 @@ impl TrainSection {
             eps: self.eps,
         }
     }
+
+    /// Whether training images are augmented (crop and/or RandAugment).
+    pub fn augments(&self) -> bool {
+        self.augment != Augment::None || self.randaugment.is_some()
+    }
 }
 
 fn one() -> usize {

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::backbone::Backbone;
 use super::checkpoint::{self, CheckpointData, TrainState};
-use super::config::{Augment, Precision, RunConfig};
+use super::config::{Precision, RunConfig};
 use super::data::{Order, Prefetcher};
 use super::export;
 use super::log::MetricsLog;
@@ -170,8 +170,7 @@ impl<T: Task> Trainer<T> {
             min_ratio: t.min_lr_ratio,
         };
         let order = Order::new(self.train.len(), t.batch_size, t.seed);
-        let augment_seed =
-            (t.augment != Augment::None || t.randaugment.is_some()).then_some(t.seed ^ 0xA5A5_5A5A);
+        let augment_seed = t.augments().then_some(t.seed ^ 0xA5A5_5A5A);
         let prefetch = Prefetcher::start(
             self.task.clone(),
             self.train.clone(),
