@@ -202,11 +202,7 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
         }
         TaskKind::SnliVe => {
             let data: SnliVeData = RunConfig::section(&config.data, "data")?;
-            let (train, val) = if matches!(action, Action::Predict { .. }) {
-                (Vec::new(), data.load_val()?)
-            } else {
-                data.load()?
-            };
+            let (train, val) = splits(&action, || data.load(), || data.load_val())?;
             act(
                 SnliVe { inputs, heads },
                 config,
@@ -218,11 +214,7 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
         }
         TaskKind::Nlvr2 => {
             let data: Nlvr2Data = RunConfig::section(&config.data, "data")?;
-            let (train, val) = if matches!(action, Action::Predict { .. }) {
-                (Vec::new(), data.load_val()?)
-            } else {
-                data.load()?
-            };
+            let (train, val) = splits(&action, || data.load(), || data.load_val())?;
             act(
                 Nlvr2 { inputs, heads },
                 config,
@@ -272,6 +264,18 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
                 action,
             )
         }
+    }
+}
+
+/// Both splits to train; only the validation split to predict.
+fn splits<T>(
+    action: &Action,
+    both: impl FnOnce() -> Result<(Vec<T>, Vec<T>)>,
+    val: impl FnOnce() -> Result<Vec<T>>,
+) -> Result<(Vec<T>, Vec<T>)> {
+    match action {
+        Action::Predict { .. } => Ok((Vec::new(), val()?)),
+        Action::Train { .. } => both(),
     }
 }
 
