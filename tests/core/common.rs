@@ -1,30 +1,12 @@
 //! Fixture access and tensor comparison shared by the tests.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use coca_core::burn::tensor::{Device, Tensor, TensorData};
 
-/// `../shared/fixtures/<name>` beside the checkout (or under `$COCA_FIXTURES`, for a test
-/// binary copied to another machine); panics (never skips) when missing.
-pub fn fixture(name: &str) -> PathBuf {
-    let root = std::env::var_os("COCA_FIXTURES").map_or_else(
-        || {
-            PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/fixtures"
-            ))
-        },
-        PathBuf::from,
-    );
-    let path = root.join(name);
-    assert!(
-        path.exists(),
-        "fixture {} is missing: the tests need ../shared/fixtures beside the checkout",
-        path.display()
-    );
-    path
-}
+#[path = "../support/fixture.rs"]
+mod support_fixture;
+pub use support_fixture::fixture;
 
 /// The device of the numerical tests: `$COCA_TEST_DEVICE` (e.g. `cuda:0` in a
 /// `--features libtorch` build), default `cpu`.

@@ -2,20 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// `../shared/fixtures/<name>`; panics (never skips) when missing.
-pub fn fixture(name: &str) -> PathBuf {
-    let path = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures"
-    ))
-    .join(name);
-    assert!(
-        path.exists(),
-        "fixture {} is missing: the tests need ../shared/fixtures beside the checkout",
-        path.display()
-    );
-    path
-}
+#[path = "../support/fixture.rs"]
+mod support_fixture;
+pub use support_fixture::fixture;
 
 /// A fresh temporary directory.
 pub fn tmp(name: &str) -> PathBuf {
