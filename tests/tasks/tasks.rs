@@ -199,7 +199,20 @@ fn snli_ve_trains_and_beats_chance() {
 
 #[test]
 fn nlvr2_trains_and_writes_the_csv() {
-    let (out, outcome) = run_task(TaskKind::Nlvr2, 30, &[]);
+    // NLVR2 barely moves off ln 2 in a few steps on the whole synthetic world, so the loss
+    // check runs on 48 training pairs (10 epochs in 30 steps of 16): it must fall.
+    let train: String = std::fs::read_to_string(world().join("nlvr2/train.json"))
+        .unwrap()
+        .lines()
+        .take(48)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let small =
+        std::env::temp_dir().join(format!("coca-nlvr2-train48-{}.json", std::process::id()));
+    std::fs::write(&small, train).unwrap();
+    let set = format!("data.train={}", q(small.clone()));
+    let (out, outcome) = run_task(TaskKind::Nlvr2, 30, &[set.as_str()]);
+    std::fs::remove_file(small).ok();
     assert!(outcome.final_metrics.contains_key("consistency"));
     let preds =
         coca_tasks::nlvr2::data::read_predictions_csv(&out.join("predictions_nlvr2.csv")).unwrap();
