@@ -477,8 +477,7 @@ pub fn preprocess_eval(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
 /// Training preprocessing (open_clip `image_transform(is_train=True)` without extra
 /// augmentation): random resized crop, no flip, `[3, S, S]` floats.
 pub fn preprocess_train(img: &RgbImage, cfg: &PreprocessConfig, rng: &mut impl Rng) -> Vec<f32> {
-    let size = side(cfg);
-    to_normalized_chw(&random_resized_crop(img, size, rng), cfg)
+    preprocess_train_with(img, cfg, true, None, rng)
 }
 
 /// Training preprocessing with optional extras: RandomResizedCrop when `crop` (else the eval
