@@ -821,6 +821,56 @@ mod tests {
         let _ = std::fs::remove_dir_all(&out);
     }
 
+    /// Every string value in a JSON document.
+    fn strings(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => out.push(s.clone()),
+            Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+            Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn sentences_use_the_right_indefinite_article() {
+        let out = test_dir("articles");
+        let mut counts = small_counts();
+        counts.nlvr2_train_sets = 300;
+        counts.coco_train = 60;
+        let summary = generate_with_counts(&out, 3, &counts).unwrap();
+        let mut texts = Vec::new();
+        strings(&read_json(&out.join(&summary.coco.karpathy)), &mut texts);
+        for path in summary
+            .vqa
+            .questions
+            .values()
+            .chain(summary.vqa.annotations.values())
+        {
+            strings(&read_json(&out.join(path)), &mut texts);
+        }
+        for path in summary
+            .snli_ve
+            .files
+            .values()
+            .chain(summary.nlvr2.files.values())
+        {
+            read_jsonl(&out.join(path))
+                .iter()
+                .for_each(|v| strings(v, &mut texts));
+        }
+        assert!(texts.len() > 1000, "{} strings", texts.len());
+        for text in &texts {
+            let words: Vec<String> = text.split_whitespace().map(|w| w.to_lowercase()).collect();
+            for pair in words.windows(2) {
+                let vowel = pair[1].starts_with(['a', 'e', 'i', 'o', 'u']);
+                assert!(
+                    !(pair[0] == "a" && vowel) && !(pair[0] == "an" && !vowel),
+                    "wrong article in {text:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn sizes_parse() {
         assert_eq!("Tiny".parse::<SynthSize>().unwrap(), SynthSize::Tiny);

@@ -187,7 +187,10 @@ impl PairFact {
                     )
                 }
             }
-            PairFact::NeitherHasColor(c) => format!("neither image contains a {} shape.", c.name()),
+            PairFact::NeitherHasColor(c) => format!(
+                "neither image contains {}.",
+                with_article(&format!("{} shape", c.name()))
+            ),
             PairFact::SideHasAt(s, c, k, r) => format!(
                 "in the {} image, {} is {}.",
                 s.name(),
