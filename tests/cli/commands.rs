@@ -281,6 +281,28 @@ fn evaluate_vqa_matches_the_official_evaluator() {
             "{t}"
         );
     }
+    // Per question type: the official mean of the per-question scores of each type.
+    let anns: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("annotations.json")).unwrap())
+            .unwrap();
+    let mut by_type: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for a in anns["annotations"].as_array().unwrap() {
+        let qid = a["question_id"].as_u64().unwrap().to_string();
+        by_type
+            .entry(a["question_type"].as_str().unwrap().to_string())
+            .or_default()
+            .push(want["per_question"][&qid].as_f64().unwrap());
+    }
+    let got_types = got["per_question_type"].as_object().unwrap();
+    assert_eq!(got_types.len(), by_type.len());
+    for (t, v) in &by_type {
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        assert!(
+            (got_types[t].as_f64().unwrap() - mean).abs() <= 0.02,
+            "question type {t}: {} vs {mean}",
+            got_types[t]
+        );
+    }
 }
 
 #[test]

@@ -30,13 +30,19 @@ pub fn run(cmd: EvaluateCommand) -> Result<ExitCode> {
             json,
         } => {
             let s = evaluate_vqa_files(&questions, &annotations, &results)?;
-            let value =
-                serde_json::json!({"overall": s.overall, "per_answer_type": s.per_answer_type});
+            let value = serde_json::json!({
+                "overall": s.overall,
+                "per_answer_type": s.per_answer_type,
+                "per_question_type": s.per_question_type,
+            });
             print(json, value, || {
-                let mut out = format!(
-                    "Overall Accuracy is: {:.2}\nPer Answer Type Accuracy is the following:",
-                    s.overall
-                );
+                // The official evaluator's report.
+                let mut out = format!("Overall Accuracy is: {:.2}", s.overall);
+                out.push_str("\nPer Question Type Accuracy is the following:");
+                for (t, a) in &s.per_question_type {
+                    out.push_str(&format!("\n{t} : {a:.2}"));
+                }
+                out.push_str("\nPer Answer Type Accuracy is the following:");
                 for (t, a) in &s.per_answer_type {
                     out.push_str(&format!("\n{t} : {a:.2}"));
                 }

@@ -578,6 +578,26 @@ mod tests {
             );
         }
 
+        // The official per-question-type figure is the mean of that type's question scores.
+        let mut by_type: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let anns = load_vqa_annotations(fixture("annotations.json")).expect("annotations");
+        for a in &anns.annotations {
+            let q = expected["per_question"][a.question_id.to_string()].as_f64();
+            by_type
+                .entry(a.question_type.as_str())
+                .or_default()
+                .push(q.expect("fixture scores every question"));
+        }
+        assert_eq!(by_type.len(), scores.per_question_type.len());
+        for (t, v) in &by_type {
+            let mean = v.iter().sum::<f64>() / v.len() as f64;
+            let got = scores.per_question_type[*t];
+            assert!(
+                (got - mean).abs() <= 0.02,
+                "question type {t}: {got} vs {mean}"
+            );
+        }
+
         let per_q = expected["per_question"].as_object().expect("per_question");
         assert_eq!(per_q.len(), scores.per_question.len());
         let mut max_diff = 0.0f64;
@@ -661,6 +681,61 @@ mod tests {
         let c = ann(3, &c);
         let acc = question_accuracy(&c.answers, "red");
         assert!((acc - 0.3).abs() < 1e-12, "{acc}");
+    }
+
+    #[test]
+    fn scores_are_grouped_by_question_and_answer_type() {
+        let mut three: Vec<&str> = vec!["red"; 3];
+        three.extend(["blue"; 7]);
+        // (question id, question type, answer type, answers, prediction)
+        let rows = [
+            (1, "what color is the", "other", vec!["red"; 10], "red"),
+            (2, "what color is the", "other", vec!["red"; 10], "blue"),
+            (3, "what color is the", "other", three, "red"),
+            (4, "is there a", "yes/no", vec!["yes"; 10], "yes"),
+        ];
+        let questions = VqaQuestions {
+            task_type: None,
+            data_type: None,
+            data_subtype: None,
+            questions: rows
+                .iter()
+                .map(|r| VqaQuestion {
+                    image_id: 1,
+                    question: "q?".into(),
+                    question_id: r.0,
+                })
+                .collect(),
+        };
+        let annotations = VqaAnnotations {
+            data_type: None,
+            data_subtype: None,
+            annotations: rows
+                .iter()
+                .map(|r| VqaAnnotation {
+                    question_type: r.1.into(),
+                    answer_type: r.2.into(),
+                    ..ann(r.0, &r.3)
+                })
+                .collect(),
+        };
+        let results: Vec<VqaResult> = rows
+            .iter()
+            .map(|r| VqaResult {
+                question_id: r.0,
+                answer: r.4.into(),
+            })
+            .collect();
+        let s = evaluate_vqa(&questions, &annotations, &results).expect("valid");
+        // Three matching answers of ten: 3 leave-one-out subsets keep 2 (2/3), 7 keep 3 (1).
+        let q3 = 100.0 * (3.0 * 2.0 / 3.0 + 7.0) / 10.0;
+        assert_eq!(s.per_question[&3], 90.0);
+        let color = (100.0 + 0.0 + q3) / 3.0;
+        assert!((s.per_question_type["what color is the"] - color).abs() < 0.006);
+        assert_eq!(s.per_question_type["is there a"], 100.0);
+        assert!((s.per_answer_type["other"] - color).abs() < 0.006);
+        assert_eq!(s.per_answer_type["yes/no"], 100.0);
+        assert!((s.overall - (100.0 + 0.0 + q3 + 100.0) / 4.0).abs() < 0.006);
     }
 
     #[test]
