@@ -18,6 +18,7 @@ use crate::nlvr2::{Nlvr2, Nlvr2Data};
 use crate::pretrain::{CaptionPair, Pretrain, PretrainConfig};
 use crate::snli_ve::{SnliVe, SnliVeData};
 use crate::task::{EvalContext, Evaluation, Task};
+use crate::vqa::data::AnswerVocab;
 use crate::vqa::{Vqa, VqaData, VqaTaskConfig};
 
 /// The tasks (a closed set).
@@ -153,39 +154,21 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
         TaskKind::Vqa => {
             let data: VqaData = RunConfig::section(&config.data, "data")?;
             let task_cfg: VqaTaskConfig = RunConfig::section(&config.task, "task")?;
-            let (vocab, train, val) = if let Action::Predict { export_dir } = &action {
-                // The answer vocabulary is the one the head was trained with; the validation
-                // split may lack annotations (test-dev): then only predictions are written.
-                let vocab = vocab_from_export(export_dir)?;
-                let val = data
-                    .val
-                    .load("val", false)?
-                    .into_iter()
-                    .map(|e| crate::vqa::VqaItem {
-                        targets: Vec::new(),
-                        example: e,
-                    })
-                    .collect();
-                (vocab, Vec::new(), val)
-            } else {
-                data.load()?
+            let (vocab, train, val) = match &action {
+                // The answer vocabulary is the one the head was trained with.
+                Action::Predict { export_dir } => {
+                    let vocab = AnswerVocab::from_task_json(&export_dir.join("task.json"))?;
+                    let val = data.load_val_with(&vocab)?;
+                    (vocab, Vec::new(), val)
+                }
+                Action::Train { .. } => {
+                    let (vocab, train, val) = data.load()?;
+                    let dir = &config.run.out_dir;
+                    std::fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
+                    vocab.save(&dir.join("answer_vocab.json"))?;
+                    (vocab, train, val)
+                }
             };
-            if !matches!(action, Action::Predict { .. }) {
-                std::fs::create_dir_all(&config.run.out_dir)
-                    .map_err(|e| TaskError::io(&config.run.out_dir, e))?;
-                vocab.save(&config.run.out_dir.join("answer_vocab.json"))?;
-            }
-            let vocab_for_items = vocab.clone();
-            let retarget = |items: Vec<crate::vqa::VqaItem>| -> Vec<crate::vqa::VqaItem> {
-                items
-                    .into_iter()
-                    .map(|mut i| {
-                        i.targets = vocab_for_items.soft_targets(&i.example.answers);
-                        i
-                    })
-                    .collect()
-            };
-            let (train, val) = (retarget(train), retarget(val));
             act(
                 Vqa {
                     inputs,
@@ -277,22 +260,6 @@ fn splits<T>(
         Action::Predict { .. } => Ok((Vec::new(), val()?)),
         Action::Train { .. } => both(),
     }
-}
-
-fn vocab_from_export(export_dir: &Path) -> Result<crate::vqa::data::AnswerVocab> {
-    let path = export_dir.join("task.json");
-    let bytes = std::fs::read(&path).map_err(|e| TaskError::io(&path, e))?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| TaskError::Json {
-        path: path.clone(),
-        line: None,
-        msg: e.to_string(),
-    })?;
-    let answers: Vec<String> =
-        serde_json::from_value(v["task_info"]["answers"].clone()).map_err(|e| TaskError::Data {
-            path: path.clone(),
-            msg: format!("no answer vocabulary: {e}"),
-        })?;
-    Ok(crate::vqa::data::AnswerVocab::new(answers))
 }
 
 /// Trains `kind` as `config` says (continuing from the run directory's checkpoints if `resume`).

@@ -154,7 +154,17 @@ fn vqa_trains_and_writes_official_results() {
         s.overall
     );
     assert!(out.join("answer_vocab.json").is_file());
-    // Prediction with the exported model on a split without annotations (as test-dev).
+    // Prediction with the exported model (and the answer vocabulary of its task.json) scores
+    // the annotated split as the run did, without the training files.
+    let e = coca_tasks::run::predict(
+        TaskKind::Vqa,
+        &out,
+        &["data.train.questions=\"/nonexistent/questions.json\"".to_string()],
+        &out.join("predict-val"),
+    )
+    .unwrap();
+    assert!((e.metric - acc).abs() < 1e-6, "{} vs {acc}", e.metric);
+    // ... and a split without annotations (as test-dev).
     let pred_dir = out.join("predict");
     let e = coca_tasks::run::predict(
         TaskKind::Vqa,

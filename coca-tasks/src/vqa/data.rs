@@ -302,14 +302,28 @@ impl AnswerVocab {
 
     /// Reads a vocabulary written by [`save`](Self::save); repeated or empty answers are an error.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| TaskError::io(path, e))?;
-        let file: VocabFile = serde_json::from_slice(&bytes).map_err(|e| TaskError::Json {
-            path: path.to_path_buf(),
-            line: None,
-            msg: e.to_string(),
-        })?;
-        let mut seen = HashSet::with_capacity(file.answers.len());
-        for (i, a) in file.answers.iter().enumerate() {
+        let file: VocabFile = serde_json::from_value(read_json_value(path)?)
+            .map_err(|e| data_err(path, format!("not an answer vocabulary: {e}")))?;
+        Self::checked(file.answers, path)
+    }
+
+    /// The vocabulary an exported VQA head was trained with (`task_info.answers` of its
+    /// `task.json`).
+    pub fn from_task_json(path: &Path) -> Result<Self> {
+        let v = read_json_value(path)?;
+        let answers: Vec<String> = serde_json::from_value(v["task_info"]["answers"].clone())
+            .map_err(|e| {
+                data_err(
+                    path,
+                    format!("no answer vocabulary (task_info.answers): {e}"),
+                )
+            })?;
+        Self::checked(answers, path)
+    }
+
+    fn checked(answers: Vec<String>, path: &Path) -> Result<Self> {
+        let mut seen = HashSet::with_capacity(answers.len());
+        for (i, a) in answers.iter().enumerate() {
             if a.is_empty() {
                 return Err(data_err(path, format!("answer {i} is empty")));
             }
@@ -317,7 +331,7 @@ impl AnswerVocab {
                 return Err(data_err(path, format!("answer {a:?} appears twice")));
             }
         }
-        Ok(AnswerVocab::new(file.answers))
+        Ok(AnswerVocab::new(answers))
     }
 
     /// Soft targets of a question from its raw human answers: each normalised answer in the
@@ -353,6 +367,15 @@ fn data_err(path: &Path, msg: impl Into<String>) -> TaskError {
         path: path.to_path_buf(),
         msg: msg.into(),
     }
+}
+
+fn read_json_value(path: &Path) -> Result<serde_json::Value> {
+    let bytes = std::fs::read(path).map_err(|e| TaskError::io(path, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| TaskError::Json {
+        path: path.to_path_buf(),
+        line: None,
+        msg: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -537,6 +560,25 @@ mod tests {
         std::fs::write(&path, r#"{"answers": ["yes", "yes"]}"#).expect("write");
         let err = AnswerVocab::load(&path).expect_err("duplicate");
         assert!(err.to_string().contains("twice"), "{err}");
+
+        // The vocabulary of an export's task.json.
+        let task = dir.join("task.json");
+        std::fs::write(&task, r#"{"task_info": {"answers": ["yes", "no", "2"]}}"#).expect("w");
+        assert_eq!(AnswerVocab::from_task_json(&task).expect("task.json"), v);
+        for (text, want) in [
+            (r#"{"task_info": {"labels": ["a"]}}"#, "task_info.answers"),
+            (
+                r#"{"task_info": {"answers": ["a", ""]}}"#,
+                "answer 1 is empty",
+            ),
+            ("{", "task.json"),
+        ] {
+            std::fs::write(&task, text).expect("write");
+            let err = AnswerVocab::from_task_json(&task)
+                .expect_err(text)
+                .to_string();
+            assert!(err.contains(want) && err.contains("task.json"), "{err}");
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -132,6 +132,20 @@ impl VqaData {
         let val = items(val);
         Ok((vocab, train, val))
     }
+
+    /// The validation questions scored against `vocab` (the one an exported head was trained
+    /// with). Annotations may be missing (test-dev): then there are no targets to score.
+    pub fn load_val_with(&self, vocab: &AnswerVocab) -> Result<Vec<VqaItem>> {
+        Ok(self
+            .val
+            .load("val", false)?
+            .into_iter()
+            .map(|e| VqaItem {
+                targets: vocab.soft_targets(&e.answers),
+                example: e,
+            })
+            .collect())
+    }
 }
 
 /// CoCa + pooled classifier over the answers.
