@@ -193,11 +193,7 @@ mod tests {
 
     #[test]
     fn directory_with_weights_resolves() {
-        let dir = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/coca-tiny"
-        ));
-        assert!(dir.is_dir(), "fixture folder {} is missing", dir.display());
+        let dir = crate::test_paths::fixture("coca-tiny");
         let files = resolve_model(dir.to_str().unwrap()).unwrap();
         assert!(files.weights.ends_with("open_clip_model.safetensors"));
         assert!(files.config.is_some());

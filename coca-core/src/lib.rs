@@ -37,6 +37,10 @@ pub mod randaugment;
 pub mod tokenizer;
 pub mod zero_shot;
 
+#[cfg(test)]
+#[path = "../../tests/support/fixture.rs"]
+mod test_paths;
+
 pub use config::CocaConfig;
 pub use error::{CocaError, Result};
 pub use model::Coca;

@@ -519,10 +519,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn fixture_dir() -> PathBuf {
-        let dir = PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/fixtures/coca-tiny"
-        ));
+        let dir = crate::test_paths::fixture("coca-tiny");
         assert!(
             dir.join("reference.safetensors").is_file(),
             "fixture missing: {} (expected shared/fixtures/coca-tiny beside the repository)",

@@ -1349,20 +1349,8 @@ mod ftfy {
 mod tests {
     use super::*;
 
-    /// `../shared/fixtures/tokenizer` beside the checkout, seen from this crate.
-    const FIXTURE_DIR: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/tokenizer"
-    );
-
     fn fixture(name: &str) -> PathBuf {
-        let dir = Path::new(FIXTURE_DIR);
-        assert!(
-            dir.is_dir(),
-            "tokenizer fixtures are missing: expected the folder {} with tokenizer.json and token_ids.json",
-            dir.display()
-        );
-        let path = dir.join(name);
+        let path = crate::test_paths::fixture("tokenizer").join(name);
         assert!(
             path.is_file(),
             "tokenizer fixture {} is missing",
@@ -1561,7 +1549,7 @@ mod tests {
             Err(CocaError::Invalid(_))
         ));
 
-        let missing = Path::new(FIXTURE_DIR).join("does-not-exist.json");
+        let missing = crate::test_paths::fixture("tokenizer").join("does-not-exist.json");
         let err = ClipTokenizer::from_file(&missing).expect_err("missing file");
         assert!(matches!(err, CocaError::Io { .. }));
         assert!(err.to_string().contains("does-not-exist.json"), "{err}");

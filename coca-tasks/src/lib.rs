@@ -19,4 +19,8 @@ pub mod synth;
 pub mod task;
 pub mod vqa;
 
+#[cfg(test)]
+#[path = "../../tests/support/fixture.rs"]
+mod test_paths;
+
 pub use error::{Result, TaskError};

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 #[path = "../support/fixture.rs"]
 mod support_fixture;
-pub use support_fixture::fixture;
+pub use support_fixture::{fixture, workspace_dir};
 
 /// A fresh temporary directory.
 pub fn tmp(name: &str) -> PathBuf {

@@ -15,7 +15,7 @@ fn metrics(path: std::path::PathBuf) -> serde_json::Value {
 #[test]
 fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
     let out = tmp("pipeline");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/synth/run-cpu.sh");
+    let script = crate::common::workspace_dir().join("examples/synth/run-cpu.sh");
     let status = Command::new("bash")
         .arg(script)
         .arg(&out)

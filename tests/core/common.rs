@@ -6,7 +6,7 @@ use coca_core::burn::tensor::{Device, Tensor, TensorData};
 
 #[path = "../support/fixture.rs"]
 mod support_fixture;
-pub use support_fixture::fixture;
+pub use support_fixture::{fixture, test_data};
 
 /// The device of the numerical tests: `$COCA_TEST_DEVICE` (e.g. `cuda:0` in a
 /// `--features libtorch` build), default `cpu`.

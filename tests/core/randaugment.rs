@@ -6,11 +6,7 @@ use coca_core::preprocess::load_image;
 use coca_core::randaugment::AugmentOp;
 
 fn data(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/data/randaugment"
-    ))
-    .join(rel)
+    crate::common::test_data("randaugment").join(rel)
 }
 
 #[test]

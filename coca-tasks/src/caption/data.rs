@@ -291,10 +291,8 @@ fn data_err(path: &Path, msg: impl Into<String>) -> TaskError {
 mod tests {
     use super::*;
 
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/coco");
-
     fn p(name: &str) -> PathBuf {
-        Path::new(DIR).join(name)
+        crate::test_paths::test_data("coco").join(name)
     }
 
     fn ids(images: &[CaptionImage]) -> Vec<u64> {

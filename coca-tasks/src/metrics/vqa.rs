@@ -532,13 +532,8 @@ const CONTRACTIONS: &[(&str, &str)] = &[
 mod tests {
     use super::*;
 
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/vqa-metric"
-    );
-
     fn fixture(name: &str) -> std::path::PathBuf {
-        let p = Path::new(FIXTURE).join(name);
+        let p = crate::test_paths::fixture("vqa-metric").join(name);
         assert!(
             p.is_file(),
             "VQA fixture missing: {} (expected under shared/fixtures)",

@@ -262,10 +262,8 @@ fn line_err(path: &Path, line: usize, msg: impl fmt::Display) -> TaskError {
 mod tests {
     use super::*;
 
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/nlvr2");
-
     fn p(name: &str) -> PathBuf {
-        Path::new(DIR).join(name)
+        crate::test_paths::test_data("nlvr2").join(name)
     }
 
     #[test]

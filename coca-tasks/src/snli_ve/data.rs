@@ -215,10 +215,8 @@ fn line_err(path: &Path, line: usize, msg: impl fmt::Display) -> TaskError {
 mod tests {
     use super::*;
 
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/snli_ve");
-
     fn p(name: &str) -> PathBuf {
-        Path::new(DIR).join(name)
+        crate::test_paths::test_data("snli_ve").join(name)
     }
 
     #[test]

@@ -290,11 +290,6 @@ mod tests {
     use super::*;
     use serde_json::Value;
 
-    const FIXTURE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/fixtures/caption-metrics/coco-eval-small.json"
-    );
-
     struct Fixture {
         json: Value,
         order: Vec<u64>,
@@ -303,13 +298,8 @@ mod tests {
     }
 
     fn fixture() -> Fixture {
-        let path = Path::new(FIXTURE);
-        assert!(
-            path.is_file(),
-            "caption fixture missing: {} (expected under shared/fixtures)",
-            path.display()
-        );
-        let json: Value = read_json(path).expect("fixture parses");
+        let path = crate::test_paths::fixture("caption-metrics/coco-eval-small.json");
+        let json: Value = read_json(&path).expect("fixture parses");
         let order: Vec<u64> = json["image_order"]
             .as_array()
             .expect("image_order")
