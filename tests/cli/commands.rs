@@ -293,6 +293,27 @@ fn evaluate_vqa_matches_the_official_evaluator() {
             .or_default()
             .push(want["per_question"][&qid].as_f64().unwrap());
     }
+    // The text report lists the same figures, as the official evaluator prints them.
+    let o = coca(&[
+        "evaluate",
+        "vqa",
+        "--questions",
+        &s(&d.join("questions.json")),
+        "--annotations",
+        &s(&d.join("annotations.json")),
+        "--results",
+        &s(&d.join("results.json")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with(&format!(
+            "Overall Accuracy is: {:.2}\n",
+            got["overall"].as_f64().unwrap()
+        )) && text.contains("\nPer Question Type Accuracy is the following:\n")
+            && text.contains("\nPer Answer Type Accuracy is the following:\n"),
+        "{text}"
+    );
     let got_types = got["per_question_type"].as_object().unwrap();
     assert_eq!(got_types.len(), by_type.len());
     for (t, v) in &by_type {
@@ -302,6 +323,8 @@ fn evaluate_vqa_matches_the_official_evaluator() {
             "question type {t}: {} vs {mean}",
             got_types[t]
         );
+        let line = format!("\n{t} : {:.2}", got_types[t].as_f64().unwrap());
+        assert!(text.contains(&line), "{line:?} not in {text}");
     }
 }
 

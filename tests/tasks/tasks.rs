@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use coca_tasks::engine::RunConfig;
-use coca_tasks::engine::config::apply_overrides;
 use coca_tasks::run::{TaskKind, finetune};
 
-use crate::common::fixture;
+use crate::common::tiny_config;
 
 /// The tiny synthetic world, generated once per test binary.
 fn world() -> &'static Path {
@@ -26,35 +25,18 @@ fn q(p: PathBuf) -> String {
     format!("\"{}\"", p.display())
 }
 
+/// The shared tiny run configuration with this file's batch, schedule and seed.
 fn config(out: &Path, steps: usize, data: Vec<String>, extra: &[&str]) -> RunConfig {
-    let mut table: toml::Table = format!(
-        r#"
-[model]
-preset = "tiny"
-tokenizer = "{}"
-[train]
-steps = {steps}
-batch_size = 16
-warmup_steps = 5
-lr_head = 2e-3
-lr_backbone = 1e-3
-weight_decay = 0.01
-log_every = 1
-[eval]
-batch_size = 64
-[run]
-out_dir = "{}"
-progress = false
-"#,
-        fixture("tokenizer/tokenizer.json").display(),
-        out.display()
-    )
-    .parse()
-    .unwrap();
-    let mut all = data;
-    all.extend(extra.iter().map(|s| s.to_string()));
-    apply_overrides(&mut table, &all).unwrap();
-    RunConfig::from_table(table, "test").unwrap()
+    let mut overrides = vec![
+        "train.batch_size=16",
+        "train.warmup_steps=5",
+        "train.lr_head=2e-3",
+        "train.seed=0",
+        "eval.batch_size=64",
+    ];
+    overrides.extend(data.iter().map(String::as_str));
+    overrides.extend_from_slice(extra);
+    tiny_config(out, steps, &overrides)
 }
 
 fn data_for(kind: TaskKind) -> Vec<String> {

@@ -349,6 +349,15 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
+    fn colour_sentences_take_an_before_a_vowel() {
+        let mut rng = StdRng::seed_from_u64(0);
+        let orange = PairFact::NeitherHasColor(Color::Orange).text(&mut rng);
+        assert_eq!(orange, "neither image contains an orange shape.");
+        let red = PairFact::NeitherHasColor(Color::Red).text(&mut rng);
+        assert_eq!(red, "neither image contains a red shape.");
+    }
+
+    #[test]
     fn every_pair_fact_can_be_true_and_false() {
         let mut rng = StdRng::seed_from_u64(2);
         for _ in 0..300 {

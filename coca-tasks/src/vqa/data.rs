@@ -321,6 +321,7 @@ impl AnswerVocab {
         Self::checked(answers, path)
     }
 
+    /// Rejects empty or repeated answers (errors name `path`).
     fn checked(answers: Vec<String>, path: &Path) -> Result<Self> {
         let mut seen = HashSet::with_capacity(answers.len());
         for (i, a) in answers.iter().enumerate() {
@@ -382,10 +383,8 @@ fn read_json_value(path: &Path) -> Result<serde_json::Value> {
 mod tests {
     use super::*;
 
-    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/vqa");
-
     fn p(name: &str) -> PathBuf {
-        Path::new(DIR).join(name)
+        crate::test_paths::test_data("vqa").join(name)
     }
 
     fn load_val() -> Vec<VqaExample> {
