@@ -255,17 +255,22 @@ fn export_of_an_unmodified_checkpoint_round_trips() {
 #[test]
 fn evaluate_vqa_matches_the_official_evaluator() {
     let d = fixture("vqa-metric");
-    let o = coca(&[
+    let files = [
+        s(&d.join("questions.json")),
+        s(&d.join("annotations.json")),
+        s(&d.join("results.json")),
+    ];
+    let args = [
         "evaluate",
         "vqa",
-        "--json",
         "--questions",
-        &s(&d.join("questions.json")),
+        &files[0],
         "--annotations",
-        &s(&d.join("annotations.json")),
+        &files[1],
         "--results",
-        &s(&d.join("results.json")),
-    ]);
+        &files[2],
+    ];
+    let o = coca(&[&args[..], &["--json"]].concat());
     assert!(o.status.success(), "{}", stderr(&o));
     let got: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     let want: serde_json::Value =
@@ -294,16 +299,7 @@ fn evaluate_vqa_matches_the_official_evaluator() {
             .push(want["per_question"][&qid].as_f64().unwrap());
     }
     // The text report lists the same figures, as the official evaluator prints them.
-    let o = coca(&[
-        "evaluate",
-        "vqa",
-        "--questions",
-        &s(&d.join("questions.json")),
-        "--annotations",
-        &s(&d.join("annotations.json")),
-        "--results",
-        &s(&d.join("results.json")),
-    ]);
+    let o = coca(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(
