@@ -16,6 +16,7 @@ use crate::metrics::caption::{
     CocoCaptionAnnotation, CocoCaptionGt, CocoCaptionResult, CocoImage, group_coco_gt,
     load_coco_caption_gt, load_coco_caption_results,
 };
+use crate::metrics::{data_err, read_json};
 
 /// The split names of `dataset_coco.json`.
 pub const KARPATHY_SPLITS: [&str; 4] = ["train", "restval", "val", "test"];
@@ -262,15 +263,6 @@ pub fn load_results(path: &Path) -> Result<BTreeMap<u64, String>> {
     load_coco_caption_results(path)
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let bytes = std::fs::read(path).map_err(|e| TaskError::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| TaskError::Json {
-        path: path.to_path_buf(),
-        line: None,
-        msg: e.to_string(),
-    })
-}
-
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let bytes = serde_json::to_vec(value).map_err(|e| TaskError::Json {
         path: path.to_path_buf(),
@@ -278,13 +270,6 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         msg: e.to_string(),
     })?;
     std::fs::write(path, bytes).map_err(|e| TaskError::io(path, e))
-}
-
-fn data_err(path: &Path, msg: impl Into<String>) -> TaskError {
-    TaskError::Data {
-        path: path.to_path_buf(),
-        msg: msg.into(),
-    }
 }
 
 #[cfg(test)]

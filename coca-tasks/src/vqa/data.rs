@@ -16,6 +16,7 @@ use crate::error::{Result, TaskError};
 use crate::metrics::vqa::{
     VqaAnnotation, load_vqa_annotations, load_vqa_questions, normalize_answer,
 };
+use crate::metrics::{data_err, read_json};
 
 /// One VQAv2 question with its image and (except for test splits) its ten human answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -302,15 +303,14 @@ impl AnswerVocab {
 
     /// Reads a vocabulary written by [`save`](Self::save); repeated or empty answers are an error.
     pub fn load(path: &Path) -> Result<Self> {
-        let file: VocabFile = serde_json::from_value(read_json_value(path)?)
-            .map_err(|e| data_err(path, format!("not an answer vocabulary: {e}")))?;
+        let file: VocabFile = read_json(path)?;
         Self::checked(file.answers, path)
     }
 
     /// The vocabulary an exported VQA head was trained with (`task_info.answers` of its
     /// `task.json`).
     pub fn from_task_json(path: &Path) -> Result<Self> {
-        let v = read_json_value(path)?;
+        let v: serde_json::Value = read_json(path)?;
         let answers: Vec<String> = serde_json::from_value(v["task_info"]["answers"].clone())
             .map_err(|e| {
                 data_err(
@@ -361,22 +361,6 @@ pub fn soft_score(count: usize) -> f32 {
         3 => 0.9,
         _ => 1.0,
     }
-}
-
-fn data_err(path: &Path, msg: impl Into<String>) -> TaskError {
-    TaskError::Data {
-        path: path.to_path_buf(),
-        msg: msg.into(),
-    }
-}
-
-fn read_json_value(path: &Path) -> Result<serde_json::Value> {
-    let bytes = std::fs::read(path).map_err(|e| TaskError::io(path, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| TaskError::Json {
-        path: path.to_path_buf(),
-        line: None,
-        msg: e.to_string(),
-    })
 }
 
 #[cfg(test)]
