@@ -117,6 +117,11 @@ fn run_task(
     (out, outcome)
 }
 
+/// `predict` with the exported model of the run in `out`, one config override, into `dir`.
+fn predict(kind: TaskKind, out: &Path, set: &str, dir: &Path) -> coca_tasks::task::Evaluation {
+    coca_tasks::run::predict(kind, out, &[set.to_string()], dir).unwrap()
+}
+
 #[test]
 fn vqa_trains_and_writes_official_results() {
     let (out, outcome) = run_task(TaskKind::Vqa, 40, &[]);
@@ -138,23 +143,16 @@ fn vqa_trains_and_writes_official_results() {
     assert!(out.join("answer_vocab.json").is_file());
     // Prediction with the exported model (and the answer vocabulary of its task.json) scores
     // the annotated split as the run did, without the training files.
-    let e = coca_tasks::run::predict(
+    let e = predict(
         TaskKind::Vqa,
         &out,
-        &["data.train.questions=\"/nonexistent/questions.json\"".to_string()],
+        "data.train.questions=\"/nonexistent/questions.json\"",
         &out.join("predict-val"),
-    )
-    .unwrap();
+    );
     assert!((e.metric - acc).abs() < 1e-6, "{} vs {acc}", e.metric);
     // ... and a split without annotations (as test-dev).
     let pred_dir = out.join("predict");
-    let e = coca_tasks::run::predict(
-        TaskKind::Vqa,
-        &out,
-        &["data.val.annotations=\"\"".to_string()],
-        &pred_dir,
-    )
-    .unwrap();
+    let e = predict(TaskKind::Vqa, &out, "data.val.annotations=\"\"", &pred_dir);
     assert!(e.metric.is_nan() && e.metrics.is_empty());
     let results =
         coca_tasks::metrics::vqa::load_vqa_results(pred_dir.join("results_vqa.json")).unwrap();
@@ -177,13 +175,12 @@ fn snli_ve_trains_and_beats_chance() {
     assert_eq!(lines.lines().count(), 150);
     // `predict` reads only the split it scores: the training file need not exist.
     let pred_dir = out.join("predict");
-    let e = coca_tasks::run::predict(
+    let e = predict(
         TaskKind::SnliVe,
         &out,
-        &["data.train=\"/nonexistent/snli_ve_train.jsonl\"".to_string()],
+        "data.train=\"/nonexistent/snli_ve_train.jsonl\"",
         &pred_dir,
-    )
-    .unwrap();
+    );
     assert!((e.metric - outcome.final_metrics["accuracy"]).abs() < 1e-9);
     let again = std::fs::read_to_string(pred_dir.join("predictions_snli_ve.jsonl")).unwrap();
     assert_eq!(again, lines);
