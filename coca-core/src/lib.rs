@@ -11,6 +11,7 @@
 //! - [`tokenizer`], [`preprocess`]: open_clip's text cleaning + CLIP BPE, Pillow-exact image
 //!   preprocessing.
 //! - [`loss`], [`zero_shot`]: CoCa's objective, zero-shot classification and retrieval.
+//! - [`precision`]: casting weights between f32 and bf16.
 //!
 //! ```no_run
 //! use coca_core::{Pretrained, device::parse_device, tokenizer::ClipTokenizer};
@@ -31,6 +32,7 @@ pub mod generation;
 pub mod hub;
 pub mod loss;
 pub mod model;
+pub mod precision;
 pub mod preprocess;
 pub mod pretrained;
 pub mod randaugment;

@@ -5,6 +5,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Coca, CocaOutput};
+use crate::precision::f32;
 
 /// Weights of the two terms (open_clip defaults: 1.0 and 2.0) and the padding id.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -57,8 +58,8 @@ impl CocaLossConfig {
 /// with `scale` = `exp(logit_scale)` of shape `[1]`.
 pub fn contrastive_loss(image: Tensor<2>, text: Tensor<2>, scale: Tensor<1>) -> Tensor<1> {
     let b = image.dims()[0];
-    let logits = image.matmul(text.transpose()) * scale.unsqueeze::<2>();
-    let eye = Tensor::<2>::eye(b, &logits.device());
+    let logits = f32(image.matmul(text.transpose()) * scale.unsqueeze::<2>());
+    let eye = f32(Tensor::<2>::eye(b, &logits.device()));
     let diag_i = (log_softmax(logits.clone(), 1) * eye.clone()).sum();
     let diag_t = (log_softmax(logits, 0) * eye).sum();
     (diag_i + diag_t) * (-0.5 / b as f64)
@@ -85,7 +86,7 @@ pub fn caption_loss_from_hidden(
         .map(|i| i as i64)
         .collect();
     if keep.is_empty() {
-        return hidden.sum() * 0.0;
+        return f32(hidden.sum()) * 0.0;
     }
     let n = keep.len();
     let targets: Vec<i64> = keep.iter().map(|&i| host[i as usize]).collect();
@@ -96,7 +97,7 @@ pub fn caption_loss_from_hidden(
         .reshape([1, n, w]);
     let logits = model.text_decoder.logits(picked);
     let v = logits.dims()[2];
-    let logp = log_softmax(logits.reshape([n, v]), 1);
+    let logp = log_softmax(f32(logits.reshape([n, v])), 1);
     let targets = Tensor::<2, Int>::from_data(TensorData::new(targets, [n, 1]), &device);
     -logp.gather(1, targets).mean()
 }
@@ -104,13 +105,14 @@ pub fn caption_loss_from_hidden(
 /// Mean cross-entropy of `logits [B, L, V]` against `labels [B, L]`, ignoring `pad_id`.
 pub fn caption_loss(logits: Tensor<3>, labels: Tensor<2, Int>, pad_id: u32) -> Tensor<1> {
     let [b, l, v] = logits.dims();
-    let logp = log_softmax(logits.reshape([b * l, v]), 1);
+    let logp = log_softmax(f32(logits.reshape([b * l, v])), 1);
     let labels = labels.reshape([b * l, 1]);
     let keep = labels
         .clone()
         .not_equal_elem(pad_id as i64)
         .float()
         .reshape([b * l]);
+    let keep = f32(keep);
     let picked = logp.gather(1, labels).reshape([b * l]);
     let count = keep.clone().sum().clamp_min(1.0);
     -(picked * keep).sum() / count

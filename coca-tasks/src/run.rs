@@ -86,6 +86,8 @@ fn act<T: Task>(
             let device = run_device(&config)?;
             let model = task.build_model(backbone.coca.clone(), &device);
             let model = load_head(model, &export_dir.join("head.safetensors"))?;
+            // Exported weights are f32; a bf16 run predicts in bf16.
+            let model = coca_core::precision::for_device(model, &device);
             let ctx = EvalContext {
                 device,
                 batch_size: config.eval.batch_size,

@@ -38,8 +38,7 @@ struct Manifest {
 }
 
 const MODEL: &str = "model.bpk";
-const OPTIM_HEAD: &str = "optim_head.bpk";
-const OPTIM_BACKBONE: &str = "optim_backbone.bpk";
+const OPTIM: &str = "optim.safetensors";
 const MANIFEST: &str = "state.json";
 
 /// FNV-1a, 64 bit.
@@ -56,8 +55,8 @@ fn hash(bytes: &[u8]) -> u64 {
 pub struct CheckpointData {
     pub state: TrainState,
     pub model: Vec<u8>,
-    pub optim_head: Vec<u8>,
-    pub optim_backbone: Vec<u8>,
+    /// AdamW moments and step counts ([`super::optim::Optimizers::to_bytes`]).
+    pub optim: Vec<u8>,
 }
 
 /// Serialises a module with its parameter ids (burnpack).
@@ -119,11 +118,7 @@ pub fn save(run_dir: &Path, data: &CheckpointData) -> Result<PathBuf> {
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| TaskError::io(&tmp, e))?;
     let mut files = Vec::new();
-    for (name, bytes) in [
-        (MODEL, &data.model),
-        (OPTIM_HEAD, &data.optim_head),
-        (OPTIM_BACKBONE, &data.optim_backbone),
-    ] {
+    for (name, bytes) in [(MODEL, &data.model), (OPTIM, &data.optim)] {
         let path = tmp.join(name);
         let mut f = std::fs::File::create(&path).map_err(|e| TaskError::io(&path, e))?;
         f.write_all(bytes)
@@ -179,8 +174,7 @@ pub fn load(dir: &Path) -> Result<CheckpointData> {
     };
     Ok(CheckpointData {
         model: read(MODEL)?,
-        optim_head: read(OPTIM_HEAD)?,
-        optim_backbone: read(OPTIM_BACKBONE)?,
+        optim: read(OPTIM)?,
         state: manifest.state,
     })
 }

@@ -35,7 +35,8 @@ pub struct ModelSection {
 pub enum Precision {
     #[default]
     F32,
-    /// bfloat16 weights and activations (libtorch CUDA devices only).
+    /// bfloat16 forward and backward passes; the optimiser keeps f32 master weights and
+    /// moments, and losses run in f32 (as PyTorch's bf16 autocast).
     Bf16,
 }
 
@@ -292,9 +293,6 @@ impl RunConfig {
         }
         if t.workers == 0 || t.prefetch == 0 {
             return Err("[train] workers and prefetch must be at least 1".into());
-        }
-        if t.precision == Precision::Bf16 && !self.run.device.starts_with("cuda") {
-            return Err("[train] precision = \"bf16\" needs a libtorch CUDA device (run.device = \"cuda:N\")".into());
         }
         if self.eval.batch_size == 0 {
             return Err("[eval] batch_size must be positive".into());

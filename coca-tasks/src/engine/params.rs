@@ -3,7 +3,7 @@
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::Tensor;
+use burn::tensor::{FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::task::BACKBONE_PREFIX;
@@ -198,6 +198,22 @@ pub fn split_grads<M: Module>(
         }
     });
     out
+}
+
+/// The gradients of `module` cast to `dtype`.
+pub fn cast_grads<M: Module>(
+    module: &M,
+    mut grads: GradientsParams,
+    dtype: FloatDType,
+) -> GradientsParams {
+    for_each_grad(module, &mut grads, |info, g, rank| {
+        with_rank!(rank, D => {
+            if let Some(t) = g.remove::<D>(info.id) {
+                g.register::<D>(info.id, t.cast(dtype));
+            }
+        });
+    });
+    grads
 }
 
 /// The L2 norm over all gradients together.

@@ -19,10 +19,11 @@ use super::data::{Order, Prefetcher};
 use super::export;
 use super::log::MetricsLog;
 use super::optim::Optimizers;
-use super::params::{clamp_logit_scale, clip_global_norm, drop_grads, param_infos};
+use super::params::{cast_grads, clamp_logit_scale, clip_global_norm, drop_grads, param_infos};
 use super::schedule::WarmupCosine;
 use crate::error::{Result, TaskError};
 use crate::task::{EvalContext, Evaluation, Task};
+use coca_core::precision::cast_params;
 
 /// How a run ended.
 #[derive(Debug, Clone)]
@@ -65,12 +66,21 @@ pub fn request_stop() {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-/// The device of a run, configured for its precision.
+/// The device of a run, configured for its precision (a device's float dtype is set once per
+/// process, before its first tensor; asking again for the same dtype is fine).
 pub fn run_device(config: &RunConfig) -> Result<Device> {
     let mut device = coca_core::device::parse_device(&config.run.device)?;
-    if config.train.precision == Precision::Bf16 {
-        device.configure(FloatDType::BF16).map_err(|e| {
-            TaskError::Config(format!("cannot use bf16 on {}: {e:?}", config.run.device))
+    let want = match config.train.precision {
+        Precision::F32 => FloatDType::F32,
+        Precision::Bf16 => FloatDType::BF16,
+    };
+    if coca_core::precision::device_dtype(&device) != want {
+        device.configure(want).map_err(|e| {
+            TaskError::Config(format!(
+                "cannot use {:?} on {}: {e:?} (the device already ran in another precision in \
+                 this process)",
+                config.train.precision, config.run.device
+            ))
         })?;
     }
     Ok(device)
@@ -99,10 +109,12 @@ impl<T: Task> Trainer<T> {
         INTERRUPTED.store(false, Ordering::SeqCst);
         install_interrupt_handler();
 
-        let mut model = self
-            .task
-            .build_model(self.backbone.coca.clone(), &device)
-            .train();
+        let mut weights = Weights::new(
+            self.task
+                .build_model(self.backbone.coca.clone(), &device)
+                .train(),
+            &device,
+        );
         let mut state = TrainState {
             step: 0,
             micro_batches: 0,
@@ -110,7 +122,7 @@ impl<T: Task> Trainer<T> {
             best_step: None,
             evals_without_improvement: 0,
         };
-        let params = param_infos(&model);
+        let params = param_infos(weights.model());
         let trainable: Vec<_> = params
             .iter()
             .filter(|p| !cfg.model.freeze.is_frozen(&p.path))
@@ -130,16 +142,16 @@ impl<T: Task> Trainer<T> {
         }
         if let Some((dir, data)) = resumed {
             tracing::info!(checkpoint = %dir.display(), step = data.state.step, "resuming");
-            model = checkpoint::load_model_bytes(model, data.model, &dir.join("model.bpk"))?;
+            weights = weights.load(data.model, &dir.join("model.bpk"))?;
             // Parameter ids come from the checkpoint: rebuild the groups before loading moments.
-            let params = param_infos(&model);
+            let params = param_infos(weights.model());
             let trainable: Vec<_> = params
                 .iter()
                 .filter(|p| !cfg.model.freeze.is_frozen(&p.path))
                 .cloned()
                 .collect();
-            optim = Optimizers::new(&trainable, &cfg.train.optim())
-                .load_bytes(data.optim_head, data.optim_backbone)?;
+            optim =
+                Optimizers::new(&trainable, &cfg.train.optim()).load_bytes(&data.optim, &device)?;
             state = data.state;
         } else {
             coca_core::checkpoint::write_atomic(
@@ -227,7 +239,8 @@ impl<T: Task> Trainer<T> {
                 }
                 window.1 += prepared.items.len();
                 let batch = self.task.collate(prepared.items, &ad);
-                let out = self.task.train_step(&model, batch);
+                let model = weights.model();
+                let out = self.task.train_step(model, batch);
                 let loss_value = f64::from(out.loss.clone().into_scalar::<f32>());
                 if !loss_value.is_finite() {
                     bar.abandon();
@@ -242,16 +255,18 @@ impl<T: Task> Trainer<T> {
                         f64::from(v.into_scalar::<f32>()) / t.grad_accum as f64;
                 }
                 let grads = (out.loss / t.grad_accum as f64).backward();
-                accumulator.accumulate(&model, GradientsParams::from_grads(grads, &model));
+                let grads = weights.master_grads(GradientsParams::from_grads(grads, model));
+                accumulator.accumulate(model, grads);
             }
             let mut grads = accumulator.grads();
-            drop_grads(&model, &mut grads, |p| cfg.model.freeze.is_frozen(&p.path));
+            let model = weights.model();
+            drop_grads(model, &mut grads, |p| cfg.model.freeze.is_frozen(&p.path));
             let grad_norm = if t.grad_clip > 0.0 {
-                clip_global_norm(&model, &mut grads, t.grad_clip)
+                clip_global_norm(model, &mut grads, t.grad_clip)
             } else {
                 f64::NAN
             };
-            model = clamp_logit_scale(optim.step(model, grads, factor));
+            weights = weights.step(&mut optim, grads, factor);
             state.step += 1;
             bar.set_position(state.step as u64);
             bar.set_message(format!("loss {loss_sum:.4}  lr {:.2e}", t.lr_head * factor));
@@ -282,8 +297,10 @@ impl<T: Task> Trainer<T> {
                 || (cfg.eval.every > 0 && state.step.is_multiple_of(cfg.eval.every));
             let mut improved = false;
             if eval_now && !self.val.is_empty() {
-                let evaluation =
-                    bar.suspend(|| self.task.evaluate(&model.valid(), &self.val, &eval_ctx))?;
+                let evaluation = bar.suspend(|| {
+                    self.task
+                        .evaluate(&weights.model().valid(), &self.val, &eval_ctx)
+                })?;
                 improved = state.best_metric.is_none_or(|b| evaluation.metric > b);
                 if improved {
                     state.best_metric = Some(evaluation.metric);
@@ -319,12 +336,10 @@ impl<T: Task> Trainer<T> {
                 || improved
                 || (cfg.checkpoint.every > 0 && state.step.is_multiple_of(cfg.checkpoint.every));
             if ckpt_now {
-                let (optim_head, optim_backbone) = optim.to_bytes()?;
                 let data = CheckpointData {
                     state: state.clone(),
-                    model: checkpoint::model_bytes(&model)?,
-                    optim_head,
-                    optim_backbone,
+                    model: checkpoint::model_bytes(weights.master())?,
+                    optim: optim.to_bytes()?,
                 };
                 checkpoint::save(&run_dir, &data)?;
                 checkpoint::prune(&run_dir, cfg.checkpoint.keep_last, state.best_step);
@@ -357,9 +372,9 @@ impl<T: Task> Trainer<T> {
                 Some(best) if best != state.step => {
                     let dir = checkpoint::dir_of(&run_dir, best);
                     let data = checkpoint::load(&dir)?;
-                    checkpoint::load_model_bytes(model.valid(), data.model, &dir)?
+                    checkpoint::load_model_bytes(weights.master().valid(), data.model, &dir)?
                 }
-                _ => model.valid(),
+                _ => weights.master().valid(),
             };
             export::export_run(
                 &*self.task,
@@ -386,5 +401,97 @@ fn write_plots(run_dir: &Path, metrics: &Path) {
         .and_then(|charts| super::plot::write_png(&run_dir.join("curves.png"), &charts));
     if let Err(e) = result {
         tracing::warn!("cannot draw the training curves: {e}");
+    }
+}
+
+/// The weights a run trains. In f32 the optimiser updates the model itself. In bf16 it updates
+/// an f32 master copy, and the model the forward and backward passes run is that copy cast to
+/// bf16 after every step: updates far smaller than a weight (a learning rate of 2e-5 against
+/// weights near 1) are lost when added in bf16, whose 8-bit significand holds about 2-3 digits.
+/// Checkpoints and exports hold the master weights.
+struct Weights<M> {
+    model: M,
+    master: Option<M>,
+    /// The float dtype of `model`.
+    dtype: FloatDType,
+}
+
+impl<M: Module + Clone> Weights<M> {
+    /// `model` (built on `device`) as trained at the device's float dtype.
+    fn new(model: M, device: &Device) -> Self {
+        match coca_core::precision::device_dtype(device) {
+            FloatDType::F32 => Self {
+                model: cast_params(model, FloatDType::F32),
+                master: None,
+                dtype: FloatDType::F32,
+            },
+            dtype => {
+                let master = cast_params(model, FloatDType::F32);
+                Self {
+                    model: cast_params(master.clone(), dtype),
+                    master: Some(master),
+                    dtype,
+                }
+            }
+        }
+    }
+
+    /// The model the passes run (bf16 in bf16 runs).
+    fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// The f32 weights the optimiser updates.
+    fn master(&self) -> &M {
+        self.master.as_ref().unwrap_or(&self.model)
+    }
+
+    /// Gradients in the master weights' dtype (f32), so that accumulation, the global norm
+    /// and the optimiser moments are f32.
+    fn master_grads(&self, grads: GradientsParams) -> GradientsParams {
+        match self.master {
+            Some(_) => cast_grads(&self.model, grads, FloatDType::F32),
+            None => grads,
+        }
+    }
+
+    /// One optimiser step (then `logit_scale` clamped) on the master weights.
+    fn step(self, optim: &mut Optimizers, grads: GradientsParams, factor: f64) -> Self {
+        match self.master {
+            None => Self {
+                model: clamp_logit_scale(optim.step(self.model, grads, factor)),
+                ..self
+            },
+            Some(master) => {
+                drop(self.model);
+                let master = clamp_logit_scale(optim.step(master, grads, factor));
+                Self {
+                    model: cast_params(master.clone(), self.dtype),
+                    master: Some(master),
+                    dtype: self.dtype,
+                }
+            }
+        }
+    }
+
+    /// Replaces the master weights by those of a checkpoint.
+    fn load(self, bytes: Vec<u8>, source: &Path) -> Result<Self> {
+        match self.master {
+            None => Ok(Self {
+                model: checkpoint::load_model_bytes(self.model, bytes, source)?,
+                ..self
+            }),
+            Some(master) => {
+                let master = cast_params(
+                    checkpoint::load_model_bytes(master, bytes, source)?,
+                    FloatDType::F32,
+                );
+                Ok(Self {
+                    model: cast_params(master.clone(), self.dtype),
+                    master: Some(master),
+                    dtype: self.dtype,
+                })
+            }
+        }
     }
 }

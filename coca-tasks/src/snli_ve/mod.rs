@@ -176,6 +176,6 @@ impl Task for SnliVe {
 /// Mean cross-entropy of logits `[B, C]` against class indices `[B]`.
 pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let b = logits.dims()[0];
-    let logp = log_softmax(logits, 1);
+    let logp = log_softmax(coca_core::precision::f32(logits), 1);
     -logp.gather(1, labels.reshape([b, 1])).mean()
 }

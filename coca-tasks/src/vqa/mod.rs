@@ -12,6 +12,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use coca_core::Coca;
 use coca_core::loss::caption_loss_from_hidden;
+use coca_core::precision::f32;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -178,6 +179,7 @@ impl VqaModel {
 /// Sigmoid binary cross-entropy with logits, summed over classes and averaged over the batch.
 pub fn soft_bce(logits: Tensor<2>, targets: Tensor<2>) -> Tensor<1> {
     let b = logits.dims()[0];
+    let (logits, targets) = (f32(logits), f32(targets));
     let loss = logits.clone().clamp_min(0.0) - logits.clone() * targets
         + logits.abs().neg().exp().add_scalar(1.0).log();
     loss.sum() / b as f64

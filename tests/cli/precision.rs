@@ -1,0 +1,159 @@
+//! bf16 training on the CPU backend (each `coca-cli` process sets its device's float dtype
+//! once, so these runs live in their own processes): the optimiser's f32 master weights move
+//! as f32 training moves them, a run resumes exactly, and prediction runs in bf16.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::common::{coca, fixture, stderr, stdout, tmp};
+
+fn q(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+/// Continued pretraining of the open_clip tiny fixture on the synthetic captions.
+fn pretrain(world: &Path, run: &Path, precision: &str, steps: usize, resume: bool) {
+    let mut args: Vec<String> = vec!["finetune".into(), "pretrain".into()];
+    if resume {
+        args.extend(["--resume".into(), run.display().to_string()]);
+    } else {
+        let config = run.with_extension("toml");
+        std::fs::write(&config, "").unwrap();
+        args.extend(["--config".into(), config.display().to_string()]);
+        for s in [
+            format!("model.id={}", q(&fixture("coca-tiny"))),
+            format!(
+                "model.tokenizer={}",
+                q(&fixture("tokenizer/tokenizer.json"))
+            ),
+            format!("data.karpathy={}", q(&world.join("coco/dataset_coco.json"))),
+            format!("data.images={}", q(&world.join("coco/images"))),
+            format!("run.out_dir={}", q(run)),
+            format!("train.precision=\"{precision}\""),
+            "run.progress=false".into(),
+            "train.batch_size=8".into(),
+            // A small backbone rate (the paper's fine-tuning range) and a constant schedule,
+            // so that a run cut short and resumed follows the same rates.
+            "train.lr_backbone=1e-5".into(),
+            "train.lr_head=1e-5".into(),
+            "train.warmup_steps=0".into(),
+            "train.min_lr_ratio=1.0".into(),
+            "train.log_every=1".into(),
+            "eval.every=0".into(),
+            "eval.batch_size=32".into(),
+            "checkpoint.every=0".into(),
+        ] {
+            args.extend(["--set".into(), s]);
+        }
+    }
+    args.extend(["--set".into(), format!("train.steps={steps}")]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = coca(&args);
+    assert!(o.status.success(), "{precision}: {}", stderr(&o));
+}
+
+fn weights(path: &Path) -> HashMap<String, Vec<f32>> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
+            let v = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, v)
+        })
+        .collect()
+}
+
+fn export(run: &Path) -> HashMap<String, Vec<f32>> {
+    weights(&run.join("export/open_clip_model.safetensors"))
+}
+
+fn train_losses(run: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "train")
+        .map(|r| r["loss"].as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn bf16_training_keeps_f32_master_weights() {
+    let dir = tmp("bf16");
+    let world = dir.join("world");
+    let o = coca(&[
+        "synth",
+        "--out",
+        &world.display().to_string(),
+        "--size",
+        "tiny",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let steps = 10;
+    let (f32_run, bf16_run) = (dir.join("f32"), dir.join("bf16"));
+    pretrain(&world, &f32_run, "f32", steps, false);
+    pretrain(&world, &bf16_run, "bf16", steps, false);
+
+    // The update of the weights over the run (final - pretrained) points where f32 training
+    // takes it, with the same size. Added to bf16 weights directly, most of these updates
+    // (about 1e-5 per step) would round away: weights near 1 (LayerNorm) move in steps of
+    // 2^-7, and 93% of all weights stayed at their starting value in such a run.
+    let start = weights(&fixture("coca-tiny/open_clip_model.safetensors"));
+    let (w32, w16) = (export(&f32_run), export(&bf16_run));
+    let (mut dot, mut n32, mut n16) = (0f64, 0f64, 0f64);
+    for (name, s) in &start {
+        for ((a, b), s) in w32[name].iter().zip(&w16[name]).zip(s) {
+            let (d32, d16) = (f64::from(a - s), f64::from(b - s));
+            dot += d32 * d16;
+            n32 += d32 * d32;
+            n16 += d16 * d16;
+        }
+    }
+    let cosine = dot / (n32.sqrt() * n16.sqrt());
+    let ratio = (n16 / n32).sqrt();
+    assert!(cosine > 0.99, "cosine of bf16 and f32 updates {cosine}");
+    assert!((0.9..1.1).contains(&ratio), "norm ratio {ratio}");
+    let ln = "text.transformer.resblocks.0.ln_1.weight";
+    assert!(
+        w16[ln].iter().zip(&start[ln]).all(|(a, b)| a != b),
+        "every LayerNorm weight moves"
+    );
+    let (l32, l16) = (train_losses(&f32_run), train_losses(&bf16_run));
+    assert_eq!((l32.len(), l16.len()), (steps, steps));
+    for (a, b) in l32.iter().zip(&l16) {
+        assert!((a - b).abs() < 0.02 * a.abs(), "f32 loss {a} vs bf16 {b}");
+    }
+
+    // Cut short and resumed: the same weights as the straight run (master weights and the
+    // optimiser's f32 moments are in the checkpoint).
+    let resumed = dir.join("resumed");
+    pretrain(&world, &resumed, "bf16", steps / 2, false);
+    pretrain(&world, &resumed, "bf16", steps, true);
+    assert!(export(&resumed) == w16, "resumed bf16 run differs");
+
+    // Prediction reloads the f32 export into the bf16 run's device: the metrics of the run's
+    // last evaluation again.
+    let o = coca(&[
+        "predict",
+        "pretrain",
+        "--run",
+        &bf16_run.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let predicted: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bf16_run.join("metrics.json")).unwrap()).unwrap();
+    let final_loss = summary["final"]["loss"].as_f64().unwrap();
+    let predicted_loss = predicted["metrics"]["loss"].as_f64().unwrap_or(f64::NAN);
+    assert!(
+        (final_loss - predicted_loss).abs() < 1e-6 * final_loss.abs(),
+        "run {final_loss} vs predict {predicted_loss}: {predicted}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
