@@ -9,7 +9,9 @@
 # COCA_CONFIGS picks the configuration set (default: cpu; cuda-b32 for the B-32-size model on
 # cuda:0, which needs a --features libtorch build); COCA_SIZE the world (default: tiny);
 # COCA_TOKENIZER the tokenizer.json (default: ../shared/fixtures/tokenizer/tokenizer.json when
-# present, else the hub's CLIP tokenizer); COCA_STEPS the steps of every run (default: configs).
+# present, else the hub's CLIP tokenizer); COCA_STEPS the steps of every run (default: configs);
+# COCA_DEVICE and COCA_PRECISION the device and precision of every run (default: configs), e.g.
+# COCA_DEVICE=libtorch-cpu COCA_PRECISION=bf16 with a libtorch build.
 set -euo pipefail
 if [ $# -ne 1 ]; then
   echo "usage: $0 OUT_DIR" >&2
@@ -23,6 +25,8 @@ default_tok="$here/../../../shared/fixtures/tokenizer/tokenizer.json"
 tok=${COCA_TOKENIZER:-}
 if [ -z "$tok" ] && [ -f "$default_tok" ]; then tok=$default_tok; fi
 common=(--set "run.progress=false")
+if [ -n "${COCA_DEVICE:-}" ]; then common+=(--set "run.device=\"$COCA_DEVICE\""); fi
+if [ -n "${COCA_PRECISION:-}" ]; then common+=(--set "train.precision=\"$COCA_PRECISION\""); fi
 if [ -n "${COCA_STEPS:-}" ]; then common+=(--set "train.steps=$COCA_STEPS" --set "train.warmup_steps=0" --set "eval.every=0" --set "checkpoint.every=0"); fi
 q() { printf '"%s"' "$1"; }
 

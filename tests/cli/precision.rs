@@ -1,6 +1,7 @@
 //! bf16 training on the CPU backend (each `coca-cli` process sets its device's float dtype
 //! once, so these runs live in their own processes): the optimiser's f32 master weights move
-//! as f32 training moves them, a run resumes exactly, and prediction runs in bf16.
+//! as f32 training moves them, a run resumes exactly, and prediction (with and without a task
+//! head) runs in bf16 and reproduces the run's last evaluation.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -154,6 +155,47 @@ fn bf16_training_keeps_f32_master_weights() {
     assert!(
         (final_loss - predicted_loss).abs() < 1e-6 * final_loss.abs(),
         "run {final_loss} vs predict {predicted_loss}: {predicted}"
+    );
+
+    // A task with a head: the f32 head of the export goes into a bf16 model for `predict`,
+    // which scores the dev split as the run's last evaluation did.
+    let snli = dir.join("snli-ve");
+    let config = snli.with_extension("toml");
+    std::fs::write(&config, "").unwrap();
+    let sets = [
+        "model.preset=\"tiny\"".to_string(),
+        format!(
+            "model.tokenizer={}",
+            q(&fixture("tokenizer/tokenizer.json"))
+        ),
+        format!(
+            "data.train={}",
+            q(&world.join("snli-ve/snli_ve_train.jsonl"))
+        ),
+        format!("data.val={}", q(&world.join("snli-ve/snli_ve_dev.jsonl"))),
+        format!("data.images={}", q(&world.join("snli-ve/flickr30k-images"))),
+        format!("run.out_dir={}", q(&snli)),
+        "run.progress=false".into(),
+        "train.precision=\"bf16\"".into(),
+        "train.steps=3".into(),
+        "train.warmup_steps=0".into(),
+        "train.batch_size=8".into(),
+        "eval.every=0".into(),
+        "checkpoint.every=0".into(),
+    ];
+    let mut args = vec!["finetune", "snli-ve", "--config", config.to_str().unwrap()];
+    for s in &sets {
+        args.extend(["--set", s.as_str()]);
+    }
+    let o = coca(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let o = coca(&["predict", "snli-ve", "--run", snli.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let predicted: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        predicted["metrics"]["accuracy"], run["final"]["accuracy"],
+        "{predicted} vs {run}"
     );
     std::fs::remove_dir_all(dir).ok();
 }
