@@ -58,7 +58,7 @@ impl CocaLossConfig {
 /// with `scale` = `exp(logit_scale)` of shape `[1]`.
 pub fn contrastive_loss(image: Tensor<2>, text: Tensor<2>, scale: Tensor<1>) -> Tensor<1> {
     let b = image.dims()[0];
-    let logits = f32(image.matmul(text.transpose()) * scale.unsqueeze::<2>());
+    let logits = f32(image.matmul(text.transpose())) * f32(scale).unsqueeze::<2>();
     let eye = f32(Tensor::<2>::eye(b, &logits.device()));
     let diag_i = (log_softmax(logits.clone(), 1) * eye.clone()).sum();
     let diag_t = (log_softmax(logits, 0) * eye).sum();

@@ -136,6 +136,12 @@ fn bf16_training_keeps_f32_master_weights() {
     let resumed = dir.join("resumed");
     pretrain(&world, &resumed, "bf16", steps / 2, false);
     pretrain(&world, &resumed, "bf16", steps, true);
+    // Both exports are of the last step only if its validation loss is the best so far.
+    for run in [&bf16_run, &resumed] {
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();
+        assert_eq!(summary["best_step"], steps, "{summary}");
+    }
     assert!(export(&resumed) == w16, "resumed bf16 run differs");
 
     // Prediction reloads the f32 export into the bf16 run's device: the metrics of the run's

@@ -172,6 +172,13 @@ pub fn load(dir: &Path) -> Result<CheckpointData> {
         }
         Ok(bytes)
     };
+    if manifest.files.iter().any(|f| f.name == "optim_head.bpk") {
+        return Err(bad(
+            "written by an earlier coca whose optimiser state (optim_head.bpk) this version \
+             cannot read; start a new run (its export can be the model id)"
+                .into(),
+        ));
+    }
     Ok(CheckpointData {
         model: read(MODEL)?,
         optim: read(OPTIM)?,

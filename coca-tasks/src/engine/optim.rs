@@ -49,6 +49,7 @@ impl Default for OptimConfig {
 #[derive(Debug, Clone)]
 struct Group {
     path: String,
+    numel: usize,
     head: bool,
     decays: bool,
 }
@@ -79,6 +80,7 @@ impl Optimizers {
             .map(|p| {
                 let group = Group {
                     path: p.path.clone(),
+                    numel: p.numel(),
                     head: p.is_head(),
                     decays: p.decays(),
                 };
@@ -155,12 +157,12 @@ impl Optimizers {
             serde_json::from_str(meta.get("steps").map_or("", String::as_str))
                 .map_err(|e| bad(format!("step counts: {e}")))?;
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
-        let by_path: HashMap<&str, ParamId> = self
+        let by_path: HashMap<&str, (ParamId, usize)> = self
             .groups
             .iter()
-            .map(|(id, g)| (g.path.as_str(), *id))
+            .map(|(id, g)| (g.path.as_str(), (*id, g.numel)))
             .collect();
-        let read = |name: &str| -> Result<Tensor<1>> {
+        let read = |name: &str, numel: usize| -> Result<Tensor<1>> {
             let view = st
                 .tensor(name)
                 .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
@@ -172,17 +174,22 @@ impl Optimizers {
                 other => return Err(bad(format!("tensor `{name}` has dtype {other:?}"))),
             };
             let n: usize = view.shape().iter().product();
+            if n != numel {
+                return Err(bad(format!(
+                    "tensor `{name}` has {n} values, the parameter {numel}"
+                )));
+            }
             let data = TensorData::try_from_bytes_vec(view.data().to_vec(), vec![n], dtype)
                 .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
             Ok(Tensor::from_data(data, (device, dtype)))
         };
         for (path, &count) in &steps {
-            let id = *by_path
+            let (id, numel) = *by_path
                 .get(path.as_str())
                 .ok_or_else(|| bad(format!("`{path}` is not a trainable parameter")))?;
             let moments = Moments {
-                exp_avg: read(&format!("{path}.exp_avg"))?,
-                exp_avg_sq: read(&format!("{path}.exp_avg_sq"))?,
+                exp_avg: read(&format!("{path}.exp_avg"), numel)?,
+                exp_avg_sq: read(&format!("{path}.exp_avg_sq"), numel)?,
                 steps: count,
             };
             self.state.insert(id, moments);
@@ -226,10 +233,13 @@ impl ModuleMapper for Step<'_> {
             let g = grad.inner().reshape([n]);
             let (b1, b2) = (c.beta1, c.beta2);
             let m = match state.remove(&id) {
+                // Moments follow the gradients' dtype (a cast only if a run changed precision).
                 Some(m) => Moments {
-                    exp_avg: m.exp_avg.mul_scalar(b1) + g.clone().mul_scalar(1.0 - b1),
-                    exp_avg_sq: m.exp_avg_sq.mul_scalar(b2) + g.square().mul_scalar(1.0 - b2),
-                    steps: m.steps + 1,
+                    exp_avg: m.exp_avg.cast(g.dtype()).mul_scalar(b1)
+                        + g.clone().mul_scalar(1.0 - b1),
+                    exp_avg_sq: m.exp_avg_sq.cast(g.dtype()).mul_scalar(b2)
+                        + g.square().mul_scalar(1.0 - b2),
+                    steps: m.steps.saturating_add(1),
                 },
                 None => Moments {
                     exp_avg: g.clone().mul_scalar(1.0 - b1),
@@ -379,6 +389,18 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(err.contains("cannot read optimiser state"), "{err}");
+        // Same names, other sizes (state of another model).
+        let mut bigger = infos.clone();
+        bigger[0].shape = vec![3, 2];
+        let err = Optimizers::new(&bigger, &config())
+            .load_bytes(&bytes, &Device::flex())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("`weight.exp_avg` has 4 values, the parameter 6"),
+            "{err}"
+        );
         let _ = model;
     }
 }

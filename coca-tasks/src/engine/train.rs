@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Device, FloatDType};
+use burn::tensor::{Device, DeviceError, FloatDType};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -76,9 +76,14 @@ pub fn run_device(config: &RunConfig) -> Result<Device> {
     };
     if coca_core::precision::device_dtype(&device) != want {
         device.configure(want).map_err(|e| {
+            let why = match e {
+                DeviceError::AlreadyInitialized { .. } => {
+                    "the device already ran in another precision in this process".to_string()
+                }
+                other => other.to_string(),
+            };
             TaskError::Config(format!(
-                "cannot use {:?} on {}: {e:?} (the device already ran in another precision in \
-                 this process)",
+                "cannot use {:?} on {}: {why}",
                 config.train.precision, config.run.device
             ))
         })?;

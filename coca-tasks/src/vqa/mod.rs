@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use coca_core::Coca;
 use coca_core::loss::caption_loss_from_hidden;
 use coca_core::precision::f32;
@@ -246,7 +246,8 @@ impl Task for Vqa {
             self.inputs.stack_images(images, device),
             stack_tokens(&q, device),
             qa,
-            Tensor::from_data(TensorData::new(targets, [n, c]), device),
+            // Soft scores such as 1/3 stay f32 in bf16 runs (the loss is computed in f32).
+            Tensor::from_data(TensorData::new(targets, [n, c]), (device, DType::F32)),
         )
     }
 
