@@ -2,15 +2,20 @@
 # Runs on the CUDA machine from the repository root, with the bundle of examples/cuda/bundle.sh
 # carried (default .device/, holding bundle.tar.gz; an unpacked folder works too). Results go under OUT (default $OUT, else runs/device).
 #
-#   examples/cuda/device.sh parity|generation|train|all
+#   examples/cuda/device.sh parity|generation|train|all|synth
 #
 #   parity      the coca-core parity and generation tests on cuda:0 (tolerance 1e-3)
 #   generation  captions of 30 tokens, B-32 size, batch 32: cached vs uncached, images/s
 #   train       300 steps of a B-32-size CoCa (random init) on the synthetic world, batch 128,
 #               f32 then bf16: metrics.jsonl, curves.png, peak GPU memory (nvidia-smi)
+#   synth       the synthetic pipeline (examples/synth/run-cpu.sh) with the B-32-size configs
+#               on the medium world: pretraining, then the four tasks; COCA_STEPS (default 250)
+#               steps per run so that it fits one 10-minute call; metrics, plots and official
+#               evaluations under OUT/synth (checkpoints stay in /tmp). Not part of `all`.
 #
-# COCA_DEVICE (default cuda:0), COCA_BUNDLE (default .device), COCA_TRAIN_STEPS (300) and
-# COCA_TRAIN_BATCH (128) change the defaults, e.g. to try the script on a CPU build.
+# COCA_DEVICE (default cuda:0), COCA_BUNDLE (default .device), COCA_TRAIN_STEPS (300),
+# COCA_TRAIN_BATCH (128), COCA_SYNTH_SIZE (medium) and COCA_SYNTH_CONFIGS (cuda-b32) change the
+# defaults, e.g. to try the script on a CPU build.
 set -euo pipefail
 what=${1:-all}
 bundle=${COCA_BUNDLE:-.device}
@@ -82,10 +87,31 @@ PY
   done
 }
 
+synth() {
+  local runs=${TMPDIR:-/tmp}/coca-synth start=$SECONDS rc=0
+  rm -rf "$runs"
+  COCA_CLI=$bin/coca-cli COCA_CONFIGS=${COCA_SYNTH_CONFIGS:-cuda-b32} \
+    COCA_SIZE=${COCA_SYNTH_SIZE:-medium} COCA_STEPS=${COCA_STEPS:-250} COCA_DEVICE=$dev \
+    COCA_TOKENIZER=$bundle/fixtures/tokenizer/tokenizer.json \
+    examples/synth/run-cpu.sh "$runs" > "$out/synth.log" 2>&1 || rc=$?
+  echo "synth: exit $rc after $((SECONDS - start)) s" | tee -a "$out/synth.log"
+  mkdir -p "$out/synth"
+  cp "$runs"/*.json "$out/synth/" 2>/dev/null || true
+  for task in pretrain vqa snli-ve nlvr2 caption; do
+    [ -d "$runs/$task" ] || continue
+    mkdir -p "$out/synth/$task"
+    for f in metrics.json metrics.jsonl curves.png official_eval.json config.toml; do
+      [ -f "$runs/$task/$f" ] && cp "$runs/$task/$f" "$out/synth/$task/"
+    done
+  done
+  return "$rc"
+}
+
 case $what in
   parity) parity ;;
   generation) generation ;;
   train) train ;;
+  synth) synth ;;
   all) parity; generation; train ;;
-  *) echo "usage: $0 parity|generation|train|all" >&2; exit 2 ;;
+  *) echo "usage: $0 parity|generation|train|all|synth" >&2; exit 2 ;;
 esac
