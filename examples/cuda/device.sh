@@ -100,7 +100,7 @@ synth() {
   for task in pretrain vqa snli-ve nlvr2 caption; do
     [ -d "$runs/$task" ] || continue
     mkdir -p "$out/synth/$task"
-    for f in metrics.json metrics.jsonl curves.png official_eval.json config.toml; do
+    for f in metrics.json metrics.jsonl curves.png official_eval.json config.toml results_caption.json; do
       [ -f "$runs/$task/$f" ] && cp "$runs/$task/$f" "$out/synth/$task/"
     done
   done
