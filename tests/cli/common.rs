@@ -1,6 +1,6 @@
 //! Running the binary and locating fixtures.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 #[path = "../support/fixture.rs"]
@@ -31,4 +31,44 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A path as a TOML string, for `--set key=VALUE`.
+pub fn q(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+/// Generates the tiny synthetic world into `dir/world`.
+pub fn synth_world(dir: &Path) -> PathBuf {
+    let world = dir.join("world");
+    let o = coca(&[
+        "synth",
+        "--out",
+        &world.display().to_string(),
+        "--size",
+        "tiny",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    world
+}
+
+/// `--set` values of an SNLI-VE run of the tiny preset on `world`, written to `run`.
+pub fn snli_ve_sets(world: &Path, run: &Path) -> Vec<String> {
+    vec![
+        "model.preset=\"tiny\"".to_string(),
+        format!(
+            "model.tokenizer={}",
+            q(&fixture("tokenizer/tokenizer.json"))
+        ),
+        format!(
+            "data.train={}",
+            q(&world.join("snli-ve/snli_ve_train.jsonl"))
+        ),
+        format!("data.val={}", q(&world.join("snli-ve/snli_ve_dev.jsonl"))),
+        format!("data.images={}", q(&world.join("snli-ve/flickr30k-images"))),
+        format!("run.out_dir={}", q(run)),
+        "run.progress=false".into(),
+        "eval.every=0".into(),
+        "checkpoint.every=0".into(),
+    ]
 }

@@ -4,11 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{coca, fixture, stderr, stdout, tmp};
-
-fn q(p: &std::path::Path) -> String {
-    format!("{:?}", p.display().to_string())
-}
+use crate::common::{coca, snli_ve_sets, stderr, stdout, synth_world, tmp};
 
 fn train_lines(run: &std::path::Path) -> usize {
     std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -20,39 +16,20 @@ fn train_lines(run: &std::path::Path) -> usize {
 #[test]
 fn ctrl_c_checkpoints_and_resume_finishes() {
     let dir = tmp("interrupt");
-    let world = dir.join("world");
-    let o = coca(&[
-        "synth",
-        "--out",
-        &world.display().to_string(),
-        "--size",
-        "tiny",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let world = synth_world(&dir);
     let run = dir.join("run");
-    let sets = [
-        "model.preset=\"tiny\"".to_string(),
-        format!(
-            "model.tokenizer={}",
-            q(&fixture("tokenizer/tokenizer.json"))
-        ),
-        format!(
-            "data.train={}",
-            q(&world.join("snli-ve/snli_ve_train.jsonl"))
-        ),
-        format!("data.val={}", q(&world.join("snli-ve/snli_ve_dev.jsonl"))),
-        format!("data.images={}", q(&world.join("snli-ve/flickr30k-images"))),
-        format!("run.out_dir={}", q(&run)),
-        "run.progress=false".into(),
-        "train.steps=100000".into(),
-        "train.batch_size=4".into(),
-        "train.lr_head=1e-3".into(),
-        "train.lr_backbone=1e-4".into(),
-        "train.weight_decay=0.1".into(),
-        "train.log_every=1".into(),
-        "eval.every=0".into(),
-        "checkpoint.every=0".into(),
-    ];
+    let mut sets = snli_ve_sets(&world, &run);
+    sets.extend(
+        [
+            "train.steps=100000",
+            "train.batch_size=4",
+            "train.lr_head=1e-3",
+            "train.lr_backbone=1e-4",
+            "train.weight_decay=0.1",
+            "train.log_every=1",
+        ]
+        .map(String::from),
+    );
     let config = dir.join("run.toml");
     std::fs::write(&config, "").unwrap();
     let mut args = vec![

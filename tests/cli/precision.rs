@@ -6,11 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::common::{coca, fixture, stderr, stdout, tmp};
-
-fn q(p: &Path) -> String {
-    format!("{:?}", p.display().to_string())
-}
+use crate::common::{coca, fixture, q, snli_ve_sets, stderr, stdout, synth_world, tmp};
 
 /// Continued pretraining of the open_clip tiny fixture on the synthetic captions.
 fn pretrain(world: &Path, run: &Path, precision: &str, steps: usize, resume: bool) {
@@ -87,15 +83,7 @@ fn train_losses(run: &Path) -> Vec<f64> {
 #[test]
 fn bf16_training_keeps_f32_master_weights() {
     let dir = tmp("bf16");
-    let world = dir.join("world");
-    let o = coca(&[
-        "synth",
-        "--out",
-        &world.display().to_string(),
-        "--size",
-        "tiny",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let world = synth_world(&dir);
     let steps = 10;
     let (f32_run, bf16_run) = (dir.join("f32"), dir.join("bf16"));
     pretrain(&world, &f32_run, "f32", steps, false);
@@ -168,27 +156,16 @@ fn bf16_training_keeps_f32_master_weights() {
     let snli = dir.join("snli-ve");
     let config = snli.with_extension("toml");
     std::fs::write(&config, "").unwrap();
-    let sets = [
-        "model.preset=\"tiny\"".to_string(),
-        format!(
-            "model.tokenizer={}",
-            q(&fixture("tokenizer/tokenizer.json"))
-        ),
-        format!(
-            "data.train={}",
-            q(&world.join("snli-ve/snli_ve_train.jsonl"))
-        ),
-        format!("data.val={}", q(&world.join("snli-ve/snli_ve_dev.jsonl"))),
-        format!("data.images={}", q(&world.join("snli-ve/flickr30k-images"))),
-        format!("run.out_dir={}", q(&snli)),
-        "run.progress=false".into(),
-        "train.precision=\"bf16\"".into(),
-        "train.steps=3".into(),
-        "train.warmup_steps=0".into(),
-        "train.batch_size=8".into(),
-        "eval.every=0".into(),
-        "checkpoint.every=0".into(),
-    ];
+    let mut sets = snli_ve_sets(&world, &snli);
+    sets.extend(
+        [
+            "train.precision=\"bf16\"",
+            "train.steps=3",
+            "train.warmup_steps=0",
+            "train.batch_size=8",
+        ]
+        .map(String::from),
+    );
     let mut args = vec!["finetune", "snli-ve", "--config", config.to_str().unwrap()];
     for s in &sets {
         args.extend(["--set", s.as_str()]);
