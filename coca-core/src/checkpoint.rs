@@ -87,24 +87,41 @@ pub fn read_state_dict(path: &Path) -> Result<StateDict> {
     Ok(out)
 }
 
+/// The float dtypes a safetensors file can hold here, both ways (`None`: not a float dtype
+/// this crate reads or writes).
+pub fn dtype_from_safetensors(dtype: safetensors::Dtype) -> Option<DType> {
+    match dtype {
+        safetensors::Dtype::F32 => Some(DType::F32),
+        safetensors::Dtype::F16 => Some(DType::F16),
+        safetensors::Dtype::BF16 => Some(DType::BF16),
+        safetensors::Dtype::F64 => Some(DType::F64),
+        _ => None,
+    }
+}
+
+/// See [`dtype_from_safetensors`].
+pub fn dtype_to_safetensors(dtype: DType) -> Option<safetensors::Dtype> {
+    match dtype {
+        DType::F32 => Some(safetensors::Dtype::F32),
+        DType::F16 => Some(safetensors::Dtype::F16),
+        DType::BF16 => Some(safetensors::Dtype::BF16),
+        DType::F64 => Some(safetensors::Dtype::F64),
+        _ => None,
+    }
+}
+
 fn read_safetensors(path: &Path) -> Result<Vec<(String, TensorData)>> {
     let bytes = std::fs::read(path).map_err(|e| CocaError::io(path, e))?;
     let st = safetensors::SafeTensors::deserialize(&bytes)
         .map_err(|e| checkpoint_err(path, format!("invalid safetensors file: {e}")))?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
-        let dtype = match view.dtype() {
-            safetensors::Dtype::F32 => DType::F32,
-            safetensors::Dtype::F16 => DType::F16,
-            safetensors::Dtype::BF16 => DType::BF16,
-            safetensors::Dtype::F64 => DType::F64,
-            other => {
-                return Err(checkpoint_err(
-                    path,
-                    format!("tensor `{name}` has unsupported dtype {other:?}"),
-                ));
-            }
-        };
+        let dtype = dtype_from_safetensors(view.dtype()).ok_or_else(|| {
+            checkpoint_err(
+                path,
+                format!("tensor `{name}` has unsupported dtype {:?}", view.dtype()),
+            )
+        })?;
         let data =
             TensorData::try_from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype)
                 .map_err(|e| checkpoint_err(path, format!("tensor `{name}`: {e}")))?;

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::{DType, Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
+use coca_core::checkpoint::{dtype_from_safetensors, dtype_to_safetensors};
 use serde::{Deserialize, Serialize};
 
 use super::params::ParamInfo;
@@ -122,13 +123,8 @@ impl Optimizers {
         let views = tensors
             .iter()
             .map(|(name, data)| {
-                let dtype = match data.dtype() {
-                    DType::F32 => safetensors::Dtype::F32,
-                    DType::BF16 => safetensors::Dtype::BF16,
-                    DType::F16 => safetensors::Dtype::F16,
-                    DType::F64 => safetensors::Dtype::F64,
-                    other => return Err(err(format!("{name}: dtype {other:?}"))),
-                };
+                let dtype = dtype_to_safetensors(data.dtype())
+                    .ok_or_else(|| err(format!("{name}: dtype {:?}", data.dtype())))?;
                 safetensors::tensor::TensorView::new(dtype, data.shape().to_vec(), data.as_bytes())
                     .map(|v| (name.clone(), v))
                     .map_err(|e| err(format!("{name}: {e}")))
@@ -166,13 +162,8 @@ impl Optimizers {
             let view = st
                 .tensor(name)
                 .map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
-            let dtype = match view.dtype() {
-                safetensors::Dtype::F32 => DType::F32,
-                safetensors::Dtype::BF16 => DType::BF16,
-                safetensors::Dtype::F16 => DType::F16,
-                safetensors::Dtype::F64 => DType::F64,
-                other => return Err(bad(format!("tensor `{name}` has dtype {other:?}"))),
-            };
+            let dtype = dtype_from_safetensors(view.dtype())
+                .ok_or_else(|| bad(format!("tensor `{name}` has dtype {:?}", view.dtype())))?;
             let n: usize = view.shape().iter().product();
             if n != numel {
                 return Err(bad(format!(
@@ -269,7 +260,7 @@ impl ModuleMapper for Step<'_> {
 
 #[cfg(test)]
 mod tests {
-    use burn::tensor::FloatDType;
+    use burn::tensor::{DType, FloatDType};
 
     use super::*;
     use crate::engine::params::param_infos;

@@ -430,14 +430,16 @@ impl<M: Module + Clone> Weights<M> {
                 master: None,
                 dtype: FloatDType::F32,
             },
-            dtype => {
-                let master = cast_params(model, FloatDType::F32);
-                Self {
-                    model: cast_params(master.clone(), dtype),
-                    master: Some(master),
-                    dtype,
-                }
-            }
+            dtype => Self::from_master(cast_params(model, FloatDType::F32), dtype),
+        }
+    }
+
+    /// f32 master weights and their cast to `dtype` for the passes.
+    fn from_master(master: M, dtype: FloatDType) -> Self {
+        Self {
+            model: cast_params(master.clone(), dtype),
+            master: Some(master),
+            dtype,
         }
     }
 
@@ -470,11 +472,7 @@ impl<M: Module + Clone> Weights<M> {
             Some(master) => {
                 drop(self.model);
                 let master = clamp_logit_scale(optim.step(master, grads, factor));
-                Self {
-                    model: cast_params(master.clone(), self.dtype),
-                    master: Some(master),
-                    dtype: self.dtype,
-                }
+                Self::from_master(master, self.dtype)
             }
         }
     }
@@ -487,15 +485,11 @@ impl<M: Module + Clone> Weights<M> {
                 ..self
             }),
             Some(master) => {
-                let master = cast_params(
-                    checkpoint::load_model_bytes(master, bytes, source)?,
-                    FloatDType::F32,
-                );
-                Ok(Self {
-                    model: cast_params(master.clone(), self.dtype),
-                    master: Some(master),
-                    dtype: self.dtype,
-                })
+                let master = checkpoint::load_model_bytes(master, bytes, source)?;
+                Ok(Self::from_master(
+                    cast_params(master, FloatDType::F32),
+                    self.dtype,
+                ))
             }
         }
     }
