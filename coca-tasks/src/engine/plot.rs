@@ -69,13 +69,18 @@ pub fn write_png(path: &Path, charts: &[Chart]) -> Result<()> {
 ///
 /// Each non-blank line is a JSON object. Records with `"kind": "train"` or `"kind": "eval"` need
 /// a numeric `"step"`; records of other kinds (or without a kind) are ignored, as are
-/// non-numeric fields. Charts: training loss (every train field containing `loss`, smoothed),
-/// learning rates (train fields starting with `lr`, only if present) and validation metrics (all
-/// numeric eval fields except bookkeeping such as `step`/`epoch`, only if present). The loss
-/// chart is always returned, possibly empty. If a step repeats (a resumed run) the last value
-/// wins.
+/// non-numeric fields. Charts, each only when it has data (the loss chart is always returned):
 ///
-/// Malformed lines give [`TaskError::Json`] with the 1-based line number.
+/// - training loss: `loss` and the task's loss terms (every other numeric train field that is
+///   not a learning rate, `grad_norm` or a count), smoothed;
+/// - learning rates (train fields starting with `lr`);
+/// - the global gradient norm before clipping (`grad_norm`), smoothed;
+/// - validation losses: eval fields containing `loss` or named like a training loss term;
+/// - validation metrics: the other eval fields. `metric` (the field checkpoints are ranked by)
+///   is left out when it repeats another field, or its negation, at every step.
+///
+/// If a step repeats (a resumed run) the last value wins. Malformed lines give
+/// [`TaskError::Json`] with the 1-based line number.
 pub fn charts_from_metrics(jsonl: &Path) -> Result<Vec<Chart>> {
     let text = std::fs::read_to_string(jsonl).map_err(|e| TaskError::io(jsonl, e))?;
     let bad = |line: usize, msg: String| TaskError::Json {
@@ -115,36 +120,64 @@ pub fn charts_from_metrics(jsonl: &Path) -> Result<Vec<Chart>> {
         }
     }
 
-    let mut charts = Vec::new();
-    let loss = take_series(&mut train, |k| k.contains("loss"), "loss", true);
-    charts.push(Chart {
-        title: "Training loss".into(),
+    let step_chart = |title: &str, y_label: &str, series: Vec<Series>, log_y: bool| Chart {
+        title: title.into(),
         x_label: "step".into(),
-        y_label: "loss".into(),
-        log_y: wide_positive_range(&loss),
-        series: loss,
-    });
+        y_label: y_label.into(),
+        log_y,
+        series,
+    };
+    let mut charts = Vec::new();
     let lr = take_series(&mut train, |k| k.starts_with("lr"), "lr", false);
+    let grad_norm = take_series(&mut train, |k| k == "grad_norm", "", true);
+    let loss = take_series(&mut train, |_| true, "loss", true);
+    let loss_terms: Vec<String> = loss.iter().map(|s| s.name.clone()).collect();
+    let log_loss = wide_positive_range(&loss);
+    charts.push(step_chart("Training loss", "loss", loss, log_loss));
     if !lr.is_empty() {
-        charts.push(Chart {
-            title: "Learning rate".into(),
-            x_label: "step".into(),
-            y_label: "learning rate".into(),
-            log_y: false,
-            series: lr,
-        });
+        charts.push(step_chart("Learning rate", "learning rate", lr, false));
     }
-    let metrics = take_series(&mut eval, |_| true, "", false);
+    if !grad_norm.is_empty() {
+        let log = wide_positive_range(&grad_norm);
+        charts.push(step_chart(
+            "Gradient norm (global, before clipping)",
+            "L2 norm",
+            grad_norm,
+            log,
+        ));
+    }
+    drop_repeated_metric(&mut eval);
+    let is_loss = |k: &str| k.contains("loss") || loss_terms.iter().any(|t| t == k);
+    let val_losses = take_series(&mut eval, is_loss, "loss", false);
+    if !val_losses.is_empty() {
+        charts.push(step_chart("Validation losses", "loss", val_losses, false));
+    }
+    let metrics = take_series(&mut eval, |_| true, "metric", false);
     if !metrics.is_empty() {
-        charts.push(Chart {
-            title: "Validation metrics".into(),
-            x_label: "step".into(),
-            y_label: "value".into(),
-            log_y: false,
-            series: metrics,
-        });
+        charts.push(step_chart("Validation metrics", "value", metrics, false));
     }
     Ok(charts)
+}
+
+/// Removes the eval field `metric` when another field equals it, or its negation (a loss
+/// ranked by `-loss`), at every step.
+fn drop_repeated_metric(eval: &mut BTreeMap<String, Vec<(f64, f64)>>) {
+    let Some(metric) = eval.get("metric") else {
+        return;
+    };
+    let same = |other: &[(f64, f64)], sign: f64| {
+        other.len() == metric.len()
+            && other
+                .iter()
+                .zip(metric)
+                .all(|(a, b)| a.0 == b.0 && (sign * a.1 - b.1).abs() <= 1e-9 * b.1.abs().max(1.0))
+    };
+    let repeated = eval
+        .iter()
+        .any(|(k, v)| k != "metric" && (same(v, 1.0) || same(v, -1.0)));
+    if repeated {
+        eval.remove("metric");
+    }
 }
 
 /// Numeric fields that are not metrics.
@@ -157,6 +190,7 @@ const BOOKKEEPING_KEYS: &[&str] = &[
     "wall_s",
     "img_per_s",
     "samples_per_s",
+    "skipped_images",
 ];
 
 /// Removes the fields selected by `pick` and returns them as series (`first` leads, then by
@@ -1007,15 +1041,18 @@ mod tests {
         for step in 1..=200 {
             let loss = 3.0 / (step as f64).sqrt();
             s.push_str(&format!(
-                "{{\"kind\":\"train\",\"step\":{step},\"loss\":{loss},\"lr\":{},\"lr_head\":{},\"img_per_s\":512.0,\"note\":\"x\"}}\n",
+                "{{\"kind\":\"train\",\"step\":{step},\"loss\":{loss},\"caption\":{},\"lr\":{},\"lr_head\":{},\"grad_norm\":{},\"img_per_s\":512.0,\"skipped_images\":3,\"note\":\"x\"}}\n",
+                loss / 2.0,
                 1e-5 * step as f64 / 200.0,
-                1e-4 * step as f64 / 200.0
+                1e-4 * step as f64 / 200.0,
+                10.0 / step as f64,
             ));
             if step % 50 == 0 {
+                let val_loss = 1.0 - step as f64 / 500.0;
                 s.push_str(&format!(
-                    "{{\"kind\":\"eval\",\"step\":{step},\"accuracy\":{},\"val_loss\":{},\"split\":\"val\"}}\n",
+                    "{{\"kind\":\"eval\",\"step\":{step},\"metric\":{},\"accuracy\":{},\"val_loss\":{val_loss},\"caption\":0.5,\"split\":\"val\"}}\n",
+                    -val_loss,
                     0.5 + step as f64 / 1000.0,
-                    1.0 - step as f64 / 500.0
                 ));
             }
         }
@@ -1025,18 +1062,61 @@ mod tests {
         let titles: Vec<_> = charts.iter().map(|c| c.title.as_str()).collect();
         assert_eq!(
             titles,
-            ["Training loss", "Learning rate", "Validation metrics"]
+            [
+                "Training loss",
+                "Learning rate",
+                "Gradient norm (global, before clipping)",
+                "Validation losses",
+                "Validation metrics"
+            ]
         );
         let names = |c: &Chart| c.series.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
-        assert_eq!(names(&charts[0]), ["loss"]);
-        assert!(charts[0].series[0].smooth);
+        // The loss leads, its terms follow; counts and throughput are not plotted.
+        assert_eq!(names(&charts[0]), ["loss", "caption"]);
+        assert!(charts[0].series.iter().all(|s| s.smooth));
         assert_eq!(charts[0].series[0].points.len(), 200);
         assert_eq!(names(&charts[1]), ["lr", "lr_head"]);
-        assert_eq!(names(&charts[2]), ["accuracy", "val_loss"]);
-        assert_eq!(charts[2].series[0].points.len(), 4);
+        assert_eq!(names(&charts[2]), ["grad_norm"]);
+        assert!(charts[2].log_y, "grad norm spans 10 .. 0.05");
+        // `caption` is a training loss term, so its validation value is a loss too; `metric`
+        // is `-val_loss` and left out.
+        assert_eq!(names(&charts[3]), ["caption", "val_loss"]);
+        assert_eq!(names(&charts[4]), ["accuracy"]);
+        assert_eq!(charts[4].series[0].points.len(), 4);
         let png = dir.0.join("metrics.png");
         write_png(&png, &charts).unwrap();
-        check_png(&png, 3);
+        check_png(&png, 5);
+    }
+
+    #[test]
+    fn metric_is_kept_unless_it_repeats_a_field() {
+        let dir = TempDir::new("metric");
+        let jsonl = dir.0.join("metrics.jsonl");
+        std::fs::write(
+            &jsonl,
+            "{\"kind\":\"eval\",\"step\":1,\"metric\":0.5,\"accuracy\":0.5,\"consistency\":0.1}\n\
+             {\"kind\":\"eval\",\"step\":2,\"metric\":0.6,\"accuracy\":0.6,\"consistency\":0.2}\n",
+        )
+        .unwrap();
+        let charts = charts_from_metrics(&jsonl).unwrap();
+        let last = charts.last().unwrap();
+        assert_eq!(last.series.len(), 2, "{:?}", last.series);
+        // Equal at one step only: a different quantity, kept (and shown first).
+        std::fs::write(
+            &jsonl,
+            "{\"kind\":\"eval\",\"step\":1,\"metric\":0.5,\"accuracy\":0.5}\n\
+             {\"kind\":\"eval\",\"step\":2,\"metric\":0.7,\"accuracy\":0.6}\n",
+        )
+        .unwrap();
+        let charts = charts_from_metrics(&jsonl).unwrap();
+        let names: Vec<_> = charts
+            .last()
+            .unwrap()
+            .series
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["metric", "accuracy"]);
     }
 
     #[test]
