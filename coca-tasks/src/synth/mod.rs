@@ -4,7 +4,9 @@
 //!
 //! Images show 1-4 shapes (circle, square, triangle, star) in six colours (red, green, blue,
 //! yellow, purple, orange), two sizes, placed on a 3x3 grid, over a plain, gradient or noisy
-//! neutral background. [`generate`] writes, under `OUT`:
+//! neutral background. Images are square or 4:3 either way; the grid covers the centred square,
+//! so the centre crop of the preprocessing keeps every shape the files talk about.
+//! [`generate`] writes, under `OUT`:
 //!
 //! ```text
 //! coco/images/{train2014,val2014}/COCO_{dir}_{id:012}.jpg

@@ -78,14 +78,19 @@ fn polygon_sdf(p: (f32, f32), v: &[(f32, f32)]) -> f32 {
 
 /// Renders `scene` at `width` x `height`; the only randomness (background noise) comes from
 /// `seed`.
+///
+/// The background fills the whole image, but the 3x3 grid of shape cells covers only its
+/// centred square: the centre crop of CoCa's preprocessing keeps every shape whole, so no
+/// caption, answer or label speaks of a shape the model cannot see.
 pub(crate) fn render(scene: &Scene, width: u32, height: u32, seed: u64) -> RgbImage {
     let (w, h) = (width as usize, height as usize);
     let mut px = vec![[0f32; 3]; w * h];
     fill_background(&mut px, w, h, &scene.background, seed);
     let m = width.min(height) as f32;
+    let (x0, y0) = ((width as f32 - m) / 2.0, (height as f32 - m) / 2.0);
     for shape in &scene.shapes {
-        let cx = (shape.col as f32 + 0.5) / 3.0 * width as f32 + shape.jitter.0 * m;
-        let cy = (shape.row as f32 + 0.5) / 3.0 * height as f32 + shape.jitter.1 * m;
+        let cx = x0 + (shape.col as f32 + 0.5) / 3.0 * m + shape.jitter.0 * m;
+        let cy = y0 + (shape.row as f32 + 0.5) / 3.0 * m + shape.jitter.1 * m;
         let r = shape.size.radius_fraction() * m;
         let poly: Vec<(f32, f32)> = match shape.kind {
             Kind::Triangle => TRIANGLE
@@ -274,6 +279,31 @@ mod tests {
             // Large shapes cover a clearly visible share of the image.
             assert!(painted > 150, "{kind:?}: {painted} pixels");
         }
+    }
+
+    #[test]
+    fn shapes_stay_in_the_centred_square() {
+        // 4:3 landscape and portrait: a shape in an edge cell lies wholly inside the centre
+        // crop (the central 48x48), with only background beside it.
+        let mut scene = one(Kind::Square, Color::Blue);
+        scene.shapes[0].col = 2;
+        let img = render(&scene, 64, 48, 0);
+        let blue = |x0: u32, x1: u32, y0: u32, y1: u32| {
+            (x0..x1)
+                .flat_map(|x| (y0..y1).map(move |y| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0 == Color::Blue.rgb())
+                .count()
+        };
+        assert!(blue(8, 56, 0, 48) > 100, "the shape is inside the crop");
+        assert_eq!(blue(56, 64, 0, 48), 0, "nothing right of the crop");
+        scene.shapes[0].col = 1;
+        scene.shapes[0].row = 0;
+        let img = render(&scene, 48, 64, 0);
+        let top = (0..48)
+            .flat_map(|x| (0..8).map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0 == Color::Blue.rgb())
+            .count();
+        assert_eq!(top, 0, "nothing above the crop");
     }
 
     #[test]
