@@ -1088,48 +1088,40 @@ mod tests {
         check_png(&png, 5);
     }
 
+    /// Charts of a `metrics.jsonl` holding `text`.
+    fn charts_of(text: &str) -> Vec<Chart> {
+        let dir = TempDir::new("jsonl");
+        let jsonl = dir.0.join("metrics.jsonl");
+        std::fs::write(&jsonl, text).unwrap();
+        charts_from_metrics(&jsonl).unwrap()
+    }
+
+    fn last_chart_names(charts: &[Chart]) -> Vec<&str> {
+        let last = charts.last().unwrap();
+        last.series.iter().map(|s| s.name.as_str()).collect()
+    }
+
     #[test]
     fn metric_is_kept_unless_it_repeats_a_field() {
-        let dir = TempDir::new("metric");
-        let jsonl = dir.0.join("metrics.jsonl");
-        std::fs::write(
-            &jsonl,
+        let charts = charts_of(
             "{\"kind\":\"eval\",\"step\":1,\"metric\":0.5,\"accuracy\":0.5,\"consistency\":0.1}\n\
              {\"kind\":\"eval\",\"step\":2,\"metric\":0.6,\"accuracy\":0.6,\"consistency\":0.2}\n",
-        )
-        .unwrap();
-        let charts = charts_from_metrics(&jsonl).unwrap();
-        let last = charts.last().unwrap();
-        assert_eq!(last.series.len(), 2, "{:?}", last.series);
+        );
+        assert_eq!(last_chart_names(&charts), ["accuracy", "consistency"]);
         // Equal at one step only: a different quantity, kept (and shown first).
-        std::fs::write(
-            &jsonl,
+        let charts = charts_of(
             "{\"kind\":\"eval\",\"step\":1,\"metric\":0.5,\"accuracy\":0.5}\n\
              {\"kind\":\"eval\",\"step\":2,\"metric\":0.7,\"accuracy\":0.6}\n",
-        )
-        .unwrap();
-        let charts = charts_from_metrics(&jsonl).unwrap();
-        let names: Vec<_> = charts
-            .last()
-            .unwrap()
-            .series
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        assert_eq!(names, ["metric", "accuracy"]);
+        );
+        assert_eq!(last_chart_names(&charts), ["metric", "accuracy"]);
     }
 
     #[test]
     fn repeated_steps_keep_last_value() {
-        let dir = TempDir::new("resume");
-        let jsonl = dir.0.join("metrics.jsonl");
-        std::fs::write(
-            &jsonl,
+        let charts = charts_of(
             "{\"kind\":\"train\",\"step\":1,\"loss\":5}\n{\"kind\":\"train\",\"step\":2,\"loss\":4}\n\
              {\"kind\":\"train\",\"step\":2,\"loss\":3}\n{\"kind\":\"train\",\"step\":3,\"loss\":2}\n",
-        )
-        .unwrap();
-        let charts = charts_from_metrics(&jsonl).unwrap();
+        );
         assert_eq!(charts.len(), 1);
         assert_eq!(
             charts[0].series[0].points,
