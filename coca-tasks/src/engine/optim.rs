@@ -358,40 +358,34 @@ mod tests {
     #[test]
     fn state_that_does_not_fit_the_model_is_an_error() {
         let device = Device::flex().autodiff();
-        let mut model = toy(&device, FloatDType::F32);
+        let model = toy(&device, FloatDType::F32);
         let infos = param_infos(&model);
         let mut optim = Optimizers::new(&infos, &config());
         let g = grads(&model, 1);
-        model = optim.step(model, g, 1.0);
+        let _stepped = optim.step(model, g, 1.0);
         let bytes = optim.to_bytes().unwrap();
+        let load_err = |params: &[ParamInfo], bytes: &[u8]| {
+            Optimizers::new(params, &config())
+                .load_bytes(bytes, &Device::flex())
+                .err()
+                .unwrap()
+                .to_string()
+        };
         let only_bias: Vec<_> = infos.iter().filter(|p| p.path == "bias").cloned().collect();
-        let err = Optimizers::new(&only_bias, &config())
-            .load_bytes(&bytes, &Device::flex())
-            .err()
-            .unwrap()
-            .to_string();
+        let err = load_err(&only_bias, &bytes);
         assert!(
             err.contains("`weight` is not a trainable parameter"),
             "{err}"
         );
-        let err = Optimizers::new(&infos, &config())
-            .load_bytes(&bytes[..bytes.len() / 2], &Device::flex())
-            .err()
-            .unwrap()
-            .to_string();
+        let err = load_err(&infos, &bytes[..bytes.len() / 2]);
         assert!(err.contains("cannot read optimiser state"), "{err}");
         // Same names, other sizes (state of another model).
         let mut bigger = infos.clone();
         bigger[0].shape = vec![3, 2];
-        let err = Optimizers::new(&bigger, &config())
-            .load_bytes(&bytes, &Device::flex())
-            .err()
-            .unwrap()
-            .to_string();
+        let err = load_err(&bigger, &bytes);
         assert!(
             err.contains("`weight.exp_avg` has 4 values, the parameter 6"),
             "{err}"
         );
-        let _ = model;
     }
 }
