@@ -15,15 +15,16 @@ pub fn workspace_dir() -> PathBuf {
     manifest.join("..")
 }
 
-/// `../shared/fixtures/<name>` beside the checkout (or under `$COCA_FIXTURES`, for a test
-/// binary copied to another machine); panics (never skips) when missing.
+/// `tests/fixtures/<name>` of the checkout (outputs of the reference implementations, see
+/// `tests/fixtures/README.md`), or under `$COCA_FIXTURES` for a test binary copied to another
+/// machine; panics (never skips) when missing.
 pub fn fixture(name: &str) -> PathBuf {
     let root = std::env::var_os("COCA_FIXTURES")
-        .map_or_else(|| workspace_dir().join("../shared/fixtures"), PathBuf::from);
+        .map_or_else(|| workspace_dir().join("tests/fixtures"), PathBuf::from);
     let path = root.join(name);
     assert!(
         path.exists(),
-        "fixture {} is missing: the tests need ../shared/fixtures beside the checkout",
+        "fixture {} is missing: the tests need the repository's tests/fixtures (or $COCA_FIXTURES)",
         path.display()
     );
     path
