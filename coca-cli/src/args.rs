@@ -183,7 +183,7 @@ pub struct ModelArgs {
     /// or a short name (coca-b32, coca-b32-coco, coca-l14, coca-l14-coco).
     #[arg(long, short)]
     pub model: String,
-    /// tokenizer.json to use (default: the model's own, else the hub's CLIP tokenizer).
+    /// tokenizer.json to use (default: the model's own, else the CLIP vocabulary built in).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Device: cpu, cuda:N (needs --features libtorch) or cubecl-cuda:N (needs --features cuda).
@@ -208,7 +208,7 @@ pub struct EmbedArgs {
 
 #[derive(Debug, Args)]
 pub struct TokenizeArgs {
-    /// tokenizer.json to use (default: the hub's CLIP tokenizer).
+    /// tokenizer.json to use (default: the CLIP vocabulary built in).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
     /// Pad / truncate to this many tokens.

@@ -292,6 +292,13 @@ impl CocaConfig {
         if !t.embed_cls {
             return err("text_cfg.embed_cls must be true for CoCa".into());
         }
+        if t.vocab_size != m.vocab_size {
+            return err(format!(
+                "text_cfg.vocab_size ({}) and multimodal_cfg.vocab_size ({}) must agree: the \
+                 decoder predicts the ids the text tower embeds",
+                t.vocab_size, m.vocab_size
+            ));
+        }
         if m.width != t.width || m.width != self.embed_dim {
             return err(format!(
                 "multimodal_cfg.width ({}) must equal text_cfg.width ({}) and embed_dim ({})",
@@ -309,39 +316,34 @@ impl CocaConfig {
                 "vision_cfg.attn_pooler_queries must be at least 2 with a shared pooler".into(),
             );
         }
-        let unsupported = |section: &str,
-                           other: &BTreeMap<String, serde_json::Value>|
-         -> Result<()> {
+        for (section, other) in [
+            (Section::Model, &self.other),
+            (Section::Vision, &v.other),
+            (Section::Text, &t.other),
+            (Section::Multimodal, &m.other),
+        ] {
             for (key, value) in other {
-                let harmless = match key.as_str() {
-                    "ls_init_value" | "patch_dropout" | "pool_type" | "final_ln_after_pool" => {
-                        value.is_null()
-                            || value == &serde_json::json!(0.0)
-                            || value == "tok"
-                            || value == false
-                    }
-                    "quick_gelu" | "no_ln_pre" | "proj_bias" | "no_causal_mask" => value == false,
-                    "hf_model_name" | "hf_tokenizer_name" => value.is_null(),
-                    "proj_type" => value == "linear",
-                    // Bookkeeping keys with no effect on the forward pass.
-                    _ => !matches!(
-                        key.as_str(),
-                        "norm_kwargs" | "act_kwargs" | "timm_model_name"
-                    ),
-                };
-                if !harmless {
-                    return Err(CocaError::Config {
-                        source_name: source_name.to_string(),
-                        reason: format!("{section}{key} = {value} is not supported"),
-                    });
+                if let Some(reason) = unsupported_option(&section, key, value, other) {
+                    return err(format!("{}{key} = {value}: {reason}", section.prefix()));
                 }
             }
-            Ok(())
-        };
-        unsupported("", &self.other)?;
-        unsupported("vision_cfg.", &v.other)?;
-        unsupported("text_cfg.", &t.other)?;
-        unsupported("multimodal_cfg.", &m.other)?;
+        }
+        Ok(())
+    }
+
+    /// Checks that the text tower's vocabulary covers every id of a tokenizer with
+    /// `tokenizer_vocab` ids (named `tokenizer` in the error): an id past the embedding table
+    /// would fail deep inside the backend.
+    pub fn check_tokenizer(&self, tokenizer_vocab: usize, tokenizer: &str) -> Result<()> {
+        if tokenizer_vocab > self.text_cfg.vocab_size {
+            return Err(CocaError::Config {
+                source_name: tokenizer.to_string(),
+                reason: format!(
+                    "the tokenizer has {tokenizer_vocab} ids but the model's vocab_size is {}",
+                    self.text_cfg.vocab_size
+                ),
+            });
+        }
         Ok(())
     }
 
@@ -353,6 +355,109 @@ impl CocaConfig {
     /// Number of positions of the text tower (context + CLS).
     pub fn text_positions(&self) -> usize {
         self.text_cfg.context_length + usize::from(self.text_cfg.embed_cls)
+    }
+}
+
+/// The sections of a `model_cfg`, for [`unsupported_option`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Model,
+    Vision,
+    Text,
+    Multimodal,
+}
+
+impl Section {
+    fn prefix(self) -> &'static str {
+        match self {
+            Section::Model => "",
+            Section::Vision => "vision_cfg.",
+            Section::Text => "text_cfg.",
+            Section::Multimodal => "multimodal_cfg.",
+        }
+    }
+}
+
+/// Why an open_clip option that this crate does not model is an error, or `None` when its value
+/// leaves the computation as implemented here (the option's default, or a key with no effect
+/// on a loaded model such as an initialisation value or a pretrained-download flag). Keys
+/// open_clip does not have are errors too: they cannot be known to be harmless.
+fn unsupported_option(
+    section: &Section,
+    key: &str,
+    value: &serde_json::Value,
+    siblings: &BTreeMap<String, serde_json::Value>,
+) -> Option<&'static str> {
+    use serde_json::Value;
+    let null = value.is_null();
+    let is_false = value == &Value::Bool(false) || null;
+    let empty = null || value.as_object().is_some_and(|o| o.is_empty());
+    let unset = |name: &str| siblings.get(name).is_none_or(Value::is_null);
+    let tower = matches!(section, Section::Vision | Section::Text | Section::Multimodal);
+    let ok = |cond: bool, reason: &'static str| (!cond).then_some(reason);
+    match (*section, key) {
+        (Section::Model, "quick_gelu") => ok(is_false, "QuickGELU is not implemented (GELU only)"),
+        (Section::Model, "init_logit_bias") => ok(null, "a logit bias (SigLIP-style) is not implemented"),
+        (Section::Model, "nonscalar_logit_scale") => ok(is_false, "only a scalar logit scale is implemented"),
+        // Initial values (the weights override them), dtype and class choice: no effect.
+        (Section::Model, "init_logit_scale" | "cast_dtype" | "custom_text") => None,
+        (_, "ls_init_value") if tower => ok(null, "LayerScale is not implemented"),
+        (_, "act_kwargs") if tower => ok(empty, "activation arguments are not implemented"),
+        (_, "norm_kwargs") if tower => ok(empty, "LayerNorm arguments (e.g. eps) are not implemented"),
+        (_, "block_type") if tower => ok(null || value == "default", "only the default block is implemented"),
+        (
+            _,
+            "qk_norm" | "scaled_cosine_attn" | "scale_heads" | "scale_attn_inner" | "scale_attn"
+            | "scale_fc",
+        ) if tower => ok(is_false, "this attention/MLP variant is not implemented"),
+        (Section::Vision, "patch_dropout") => ok(
+            null || value.as_f64() == Some(0.0),
+            "patch dropout is not implemented",
+        ),
+        (Section::Vision, "no_ln_pre") => ok(is_false, "a model without ln_pre is not implemented"),
+        (Section::Vision, "pos_embed_type") => ok(
+            null || value == "learnable",
+            "only learnable position embeddings are implemented",
+        ),
+        (Section::Vision, "final_ln_after_pool") => ok(is_false, "ln_post after pooling is not implemented"),
+        (Section::Vision, "pool_type") => ok(null || value == "tok", "only pool_type \"tok\" is implemented"),
+        (Section::Vision, "timm_model_name") => ok(null, "timm image towers are not implemented"),
+        (Section::Vision, k) if k.starts_with("timm_") => {
+            ok(unset("timm_model_name"), "timm image towers are not implemented")
+        }
+        (Section::Text | Section::Multimodal, "hf_model_name") => {
+            ok(null, "Hugging Face text towers are not implemented")
+        }
+        (
+            Section::Text | Section::Multimodal,
+            "hf_model_pretrained" | "hf_proj_type" | "hf_pooler_type",
+        ) => ok(unset("hf_model_name"), "Hugging Face text towers are not implemented"),
+        (Section::Text | Section::Multimodal, "hf_tokenizer_name") => {
+            ok(null, "only the CLIP tokenizer is implemented")
+        }
+        (Section::Text | Section::Multimodal, "tokenizer_mode") => {
+            ok(null, "only the CLIP tokenizer is implemented")
+        }
+        (Section::Text | Section::Multimodal, "tokenizer_kwargs") => {
+            ok(empty, "tokenizer arguments (e.g. other text cleaning) are not implemented")
+        }
+        (Section::Text | Section::Multimodal, "no_causal_mask") => {
+            ok(is_false, "a text tower without causal mask is not implemented")
+        }
+        (Section::Text | Section::Multimodal, "proj_bias") => {
+            ok(is_false, "a text projection bias is not implemented")
+        }
+        (Section::Text | Section::Multimodal, "proj_type") => ok(
+            null || value == "linear",
+            "only a linear text projection is implemented",
+        ),
+        // CoCa's text tower pools its appended CLS token whatever these say.
+        (Section::Text | Section::Multimodal, "pool_type" | "final_ln_after_pool" | "eos_id") => None,
+        // Unused by open_clip's multimodal decoder construction.
+        (Section::Multimodal, "dim_head" | "n_queries" | "embed_cls" | "output_tokens" | "pad_id") => {
+            None
+        }
+        _ => Some("not an open_clip option this crate knows, so it may change the computation"),
     }
 }
 
@@ -446,6 +551,73 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("quick_gelu") && e.contains("cfg.json"), "{e}");
+    }
+
+    #[test]
+    fn vocabularies_must_agree_and_cover_the_tokenizer() {
+        let mut cfg = CocaConfig::coca_vit_b_32();
+        cfg.multimodal_cfg.vocab_size = 1000;
+        let e = cfg.validate("x").unwrap_err().to_string();
+        assert!(e.contains("multimodal_cfg.vocab_size (1000)"), "{e}");
+        let mut cfg = CocaConfig::coca_vit_b_32();
+        cfg.text_cfg.vocab_size = 1000;
+        cfg.multimodal_cfg.vocab_size = 1000;
+        cfg.validate("x").unwrap();
+        let e = cfg.check_tokenizer(49408, "tok.json").unwrap_err().to_string();
+        assert!(e.contains("tok.json") && e.contains("49408") && e.contains("1000"), "{e}");
+        CocaConfig::coca_vit_b_32()
+            .check_tokenizer(49408, "clip")
+            .unwrap();
+    }
+
+    #[test]
+    fn options_that_change_the_computation_are_named() {
+        let base = serde_json::to_value(CocaConfig::coca_vit_b_32()).unwrap();
+        let with = |path: &[&str], value: serde_json::Value| {
+            let mut v = base.clone();
+            let mut at = &mut v;
+            for p in &path[..path.len() - 1] {
+                at = &mut at[*p];
+            }
+            at[path[path.len() - 1]] = value;
+            CocaConfig::from_json_value(v, "cfg.json")
+        };
+        use serde_json::json;
+        for (path, value) in [
+            (&["quick_gelu"][..], json!(true)),
+            (&["init_logit_bias"], json!(-10.0)),
+            (&["vision_cfg", "ls_init_value"], json!(1e-5)),
+            (&["vision_cfg", "norm_kwargs"], json!({"eps": 1e-6})),
+            (&["vision_cfg", "pool_type"], json!("avg")),
+            (&["vision_cfg", "timm_model_name"], json!("vit_base_patch16_224")),
+            (&["text_cfg", "hf_model_name"], json!("roberta-base")),
+            (&["text_cfg", "tokenizer_kwargs"], json!({"clean": "canonicalize"})),
+            (&["text_cfg", "qk_norm"], json!(true)),
+            (&["multimodal_cfg", "no_causal_mask"], json!(true)),
+            (&["text_cfg", "a_new_option"], json!(1)),
+        ] {
+            let key = path[path.len() - 1];
+            let e = with(path, value.clone())
+                .expect_err(&format!("{path:?} = {value} accepted"))
+                .to_string();
+            assert!(e.contains(key) && e.contains("cfg.json"), "{e}");
+        }
+        // Defaults, initial values and unused bookkeeping keys, as hub configs carry them.
+        for (path, value) in [
+            (&["quick_gelu"][..], json!(false)),
+            (&["custom_text"], json!(true)),
+            (&["init_logit_scale"], json!(2.65)),
+            (&["cast_dtype"], json!("bf16")),
+            (&["vision_cfg", "ls_init_value"], json!(null)),
+            (&["vision_cfg", "timm_pool"], json!("avg")),
+            (&["vision_cfg", "patch_dropout"], json!(0.0)),
+            (&["text_cfg", "hf_tokenizer_name"], json!(null)),
+            (&["text_cfg", "proj_type"], json!("linear")),
+            (&["multimodal_cfg", "dim_head"], json!(64)),
+            (&["multimodal_cfg", "n_queries"], json!(256)),
+        ] {
+            with(path, value.clone()).unwrap_or_else(|e| panic!("{path:?} = {value}: {e}"));
+        }
     }
 
     #[test]

@@ -6,13 +6,12 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{CocaError, Result};
+use crate::tokenizer::ClipTokenizer;
 
 /// Weights file names, in order of preference.
 pub const WEIGHT_FILES: [&str; 2] = ["open_clip_model.safetensors", "open_clip_pytorch_model.bin"];
 /// The config file name.
 pub const CONFIG_FILE: &str = "open_clip_config.json";
-/// The hub repo whose `tokenizer.json` is the default CLIP tokenizer.
-pub const DEFAULT_TOKENIZER_REPO: &str = "openai/clip-vit-base-patch32";
 
 /// Short names of the four released laion CoCa checkpoints.
 pub const SHORT_NAMES: [(&str, &str); 4] = [
@@ -147,19 +146,21 @@ fn resolve_hub(id: &str, repo: &str) -> Result<ModelFiles> {
     })
 }
 
-/// Finds the tokenizer: an explicit path, else the model's own `tokenizer.json`, else the hub's
-/// CLIP tokenizer (`openai/clip-vit-base-patch32`).
-pub fn resolve_tokenizer(explicit: Option<&Path>, model: Option<&ModelFiles>) -> Result<PathBuf> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
-    }
-    if let Some(p) = model.and_then(|m| m.tokenizer.clone()) {
-        return Ok(p);
-    }
-    hub_file(DEFAULT_TOKENIZER_REPO, "tokenizer.json")?.ok_or_else(|| CocaError::Tokenizer {
-        path: PathBuf::from(format!("hf-hub:{DEFAULT_TOKENIZER_REPO}/tokenizer.json")),
-        reason: "not available (offline and not cached); pass --tokenizer PATH".into(),
-    })
+/// Which `tokenizer.json` to use: an explicit path, else the model's own; `None` means the CLIP
+/// vocabulary built into coca-core ([`ClipTokenizer::builtin`]), which needs no file and no
+/// network.
+pub fn resolve_tokenizer(explicit: Option<&Path>, model: Option<&ModelFiles>) -> Option<PathBuf> {
+    explicit
+        .map(Path::to_path_buf)
+        .or_else(|| model.and_then(|m| m.tokenizer.clone()))
+}
+
+/// Loads the tokenizer [`resolve_tokenizer`] picks.
+///
+/// # Errors
+/// As [`ClipTokenizer::load`] for the chosen file.
+pub fn load_tokenizer(explicit: Option<&Path>, model: Option<&ModelFiles>) -> Result<ClipTokenizer> {
+    ClipTokenizer::load(resolve_tokenizer(explicit, model).as_deref())
 }
 
 #[cfg(test)]
@@ -197,5 +198,28 @@ mod tests {
         let files = resolve_model(dir.to_str().unwrap()).unwrap();
         assert!(files.weights.ends_with("open_clip_model.safetensors"));
         assert!(files.config.is_some());
+    }
+
+    #[test]
+    fn tokenizer_defaults_to_the_builtin_vocabulary() {
+        let files = resolve_model(crate::test_paths::fixture("coca-tiny").to_str().unwrap()).unwrap();
+        assert_eq!(files.tokenizer, None, "the fixture ships no tokenizer.json");
+        assert_eq!(resolve_tokenizer(None, Some(&files)), None);
+        let explicit = Path::new("my/tokenizer.json");
+        assert_eq!(
+            resolve_tokenizer(Some(explicit), Some(&files)).as_deref(),
+            Some(explicit)
+        );
+        let own = ModelFiles {
+            tokenizer: Some(PathBuf::from("model/tokenizer.json")),
+            ..files
+        };
+        assert_eq!(
+            resolve_tokenizer(None, Some(&own)),
+            Some(PathBuf::from("model/tokenizer.json"))
+        );
+        let tok = load_tokenizer(None, None).unwrap();
+        assert_eq!(tok.source(), None);
+        assert_eq!(tok.vocab_size(), 49408);
     }
 }

@@ -145,7 +145,8 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
         Action::Predict { export_dir } => {
             let mut section = config.model.clone();
             section.id = Some(export_dir.display().to_string());
-            section.tokenizer = Some(export_dir.join("tokenizer.json"));
+            // The export's own tokenizer.json if it has one, else the built-in vocabulary.
+            section.tokenizer = None;
             Backbone::load(&section, &device)?
         }
         Action::Train { .. } => Backbone::load(&config.model, &device)?,
@@ -334,12 +335,10 @@ pub fn predict(
 /// use coca_tasks::synth::{SynthSize, generate};
 /// # fn main() -> coca_tasks::Result<()> {
 /// # let tmp = std::env::temp_dir().join(format!("coca-doc-finetune-{}", std::process::id()));
-/// # let tokenizer = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/tokenizer/tokenizer.json");
 /// let world = tmp.join("world");
 /// generate(&world, 0, SynthSize::Tiny)?;
 /// let outcome = FineTune::new(TaskKind::SnliVe)
 ///     .preset("tiny")
-///     .tokenizer(tokenizer)
 ///     .data("train", world.join("snli-ve/snli_ve_train.jsonl"))
 ///     .data("val", world.join("snli-ve/snli_ve_dev.jsonl"))
 ///     .data("images", world.join("snli-ve/flickr30k-images"))
@@ -400,7 +399,7 @@ impl FineTune {
         self.set("model.preset", toml_string(name))
     }
 
-    /// `tokenizer.json` to use.
+    /// `tokenizer.json` to use instead of the built-in CLIP vocabulary.
     pub fn tokenizer(self, path: impl AsRef<Path>) -> Self {
         self.set(
             "model.tokenizer",

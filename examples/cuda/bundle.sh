@@ -6,12 +6,26 @@
 #
 #   examples/cuda/bundle.sh [BUNDLE_DIR]
 #
-# Needs ../shared/scripts/libtorch.sh and ../shared/fixtures beside the checkout.
+# Needs LIBTORCH set to a CUDA libtorch (LIBTORCH_BYPASS_VERSION_CHECK=1 for one newer than
+# tch's), or a `libtorch.sh` that prints those settings: $COCA_LIBTORCH_SH, default
+# ../shared/scripts/libtorch.sh beside the checkout (on the project's machines); its
+# `cuda-env.sh` beside it, or $COCA_CUDA_ENV_SH, goes into the bundle for the CUDA machine.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-shared=$root/../shared
 out=${1:-$root/.device}
-eval "$("$shared/scripts/libtorch.sh")"
+libtorch_sh=${COCA_LIBTORCH_SH:-$root/../shared/scripts/libtorch.sh}
+cuda_env_sh=${COCA_CUDA_ENV_SH:-$(dirname "$libtorch_sh")/cuda-env.sh}
+if [ -z "${LIBTORCH:-}" ]; then
+  if [ ! -x "$libtorch_sh" ]; then
+    echo "error: set LIBTORCH (or COCA_LIBTORCH_SH to a script printing it)" >&2
+    exit 1
+  fi
+  eval "$("$libtorch_sh")"
+fi
+if [ ! -f "$cuda_env_sh" ]; then
+  echo "error: $cuda_env_sh is missing (set COCA_CUDA_ENV_SH)" >&2
+  exit 1
+fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR_LIBTORCH:-$HOME/.cache/coca/target-tch}
 cd "$root"
 cargo build --release -p coca-cli --features coca-cli/libtorch
@@ -25,14 +39,13 @@ for line in sys.stdin:
         print(m["executable"])')
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
-mkdir -p "$stage/bin" "$stage/fixtures/tokenizer" "$stage/scripts"
+mkdir -p "$stage/bin" "$stage/fixtures" "$stage/scripts"
 cp "$CARGO_TARGET_DIR/release/coca-cli" "$stage/bin/coca-cli"
 cp "$CARGO_TARGET_DIR/release/examples/bench_generation" "$stage/bin/bench_generation"
 cp "$core_test" "$stage/bin/core-tests"
 strip "$stage/bin/"*
-cp -r "$shared/fixtures/coca-tiny" "$stage/fixtures/"
-cp "$shared/fixtures/tokenizer/tokenizer.json" "$stage/fixtures/tokenizer/"
-cp "$shared/scripts/cuda-env.sh" "$stage/scripts/"
+cp -r "$root/tests/fixtures/coca-tiny" "$root/tests/fixtures/tokenizer" "$stage/fixtures/"
+cp "$cuda_env_sh" "$stage/scripts/cuda-env.sh"
 rm -rf "$out"
 mkdir -p "$out"
 tar -C "$stage" -czf "$out/bundle.tar.gz" .

@@ -67,7 +67,7 @@ train() {
       --set "run.device=\"$dev\"" --set "train.precision=\"$precision\"" \
       --set "train.steps=$steps" --set "train.batch_size=${COCA_TRAIN_BATCH:-128}" \
       --set "train.warmup_steps=$((steps / 10))" --set eval.every=0 --set checkpoint.every=0 \
-      --set run.progress=false --set "model.tokenizer=\"$bundle/fixtures/tokenizer/tokenizer.json\"" \
+      --set run.progress=false \
       --set "data.karpathy=\"$world/coco/dataset_coco.json\"" --set "data.images=\"$world/coco/images\"" \
       --set "run.out_dir=\"$run\"" > "$out/train-$precision.summary.json" || rc=$?
     kill "$mem" 2>/dev/null || true
@@ -92,7 +92,6 @@ synth() {
   rm -rf "$runs"
   COCA_CLI=$bin/coca-cli COCA_CONFIGS=${COCA_SYNTH_CONFIGS:-cuda-b32} \
     COCA_SIZE=${COCA_SYNTH_SIZE:-medium} COCA_STEPS=${COCA_STEPS:-250} COCA_DEVICE=$dev \
-    COCA_TOKENIZER=$bundle/fixtures/tokenizer/tokenizer.json \
     examples/synth/run-cpu.sh "$runs" > "$out/synth.log" 2>&1 || rc=$?
   echo "synth: exit $rc after $((SECONDS - start)) s" | tee -a "$out/synth.log"
   mkdir -p "$out/synth"

@@ -41,8 +41,14 @@ pub fn load(
     let device = parse_device(&args.device)?;
     let coca = Pretrained::load(&args.model, &device)?;
     let tokenizer = if need_tokenizer {
-        let path = resolve_tokenizer(args.tokenizer.as_deref(), Some(&coca.files))?;
-        Some(ClipTokenizer::from_file(path)?)
+        let path = resolve_tokenizer(args.tokenizer.as_deref(), Some(&coca.files));
+        let tokenizer = ClipTokenizer::load(path.as_deref())?;
+        let name = path.map_or_else(
+            || "the built-in CLIP tokenizer".to_string(),
+            |p| p.display().to_string(),
+        );
+        coca.config.check_tokenizer(tokenizer.vocab_size(), &name)?;
+        Some(tokenizer)
     } else {
         None
     };

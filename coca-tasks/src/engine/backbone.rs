@@ -21,7 +21,8 @@ pub struct Backbone {
     pub config: CocaConfig,
     pub preprocess: PreprocessConfig,
     pub tokenizer: ClipTokenizer,
-    pub tokenizer_path: PathBuf,
+    /// The `tokenizer.json` in use; `None` for the built-in CLIP vocabulary.
+    pub tokenizer_path: Option<PathBuf>,
     pub files: Option<ModelFiles>,
 }
 
@@ -30,7 +31,9 @@ pub struct Backbone {
 pub struct BackboneInfo {
     pub model_cfg: CocaConfig,
     pub preprocess: PreprocessConfig,
-    pub tokenizer: PathBuf,
+    /// The `tokenizer.json` used; `None` (or absent) for the built-in CLIP vocabulary.
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
     pub source: Option<String>,
 }
 
@@ -53,8 +56,13 @@ impl Backbone {
             }
             (None, None) => return Err(TaskError::Config("[model] needs `id` or `preset`".into())),
         };
-        let tokenizer_path = resolve_tokenizer(section.tokenizer.as_deref(), files.as_ref())?;
-        let tokenizer = ClipTokenizer::from_file(&tokenizer_path)?;
+        let tokenizer_path = resolve_tokenizer(section.tokenizer.as_deref(), files.as_ref());
+        let tokenizer = ClipTokenizer::load(tokenizer_path.as_deref())?;
+        let tokenizer_name = tokenizer_path.as_ref().map_or_else(
+            || "the built-in CLIP tokenizer".to_string(),
+            |p| p.display().to_string(),
+        );
+        config.check_tokenizer(tokenizer.vocab_size(), &tokenizer_name)?;
         Ok(Self {
             coca,
             config,

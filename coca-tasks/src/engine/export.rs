@@ -64,11 +64,17 @@ pub fn export_run<T: Task>(
     if !head.is_empty() {
         write_safetensors(&dir.join("head.safetensors"), &head, None)?;
     }
+    // A tokenizer.json of the run goes with the export; the built-in vocabulary needs none.
     let tokenizer = dir.join("tokenizer.json");
-    if backbone.tokenizer_path != tokenizer {
-        std::fs::copy(&backbone.tokenizer_path, &tokenizer)
-            .map_err(|e| TaskError::io(&backbone.tokenizer_path, e))?;
-    }
+    let tokenizer_file = match &backbone.tokenizer_path {
+        Some(src) => {
+            if *src != tokenizer {
+                std::fs::copy(src, &tokenizer).map_err(|e| TaskError::io(src, e))?;
+            }
+            json!("tokenizer.json")
+        }
+        None => json!(null),
+    };
     write_json(
         &dir.join("task.json"),
         &json!({
@@ -76,7 +82,7 @@ pub fn export_run<T: Task>(
             "backbone": "open_clip_model.safetensors",
             "open_clip_config": "open_clip_config.json",
             "head": if head.is_empty() { json!(null) } else { json!("head.safetensors") },
-            "tokenizer": "tokenizer.json",
+            "tokenizer": tokenizer_file,
             "source": info.source,
             "task_info": task.export_info(),
         }),
