@@ -43,6 +43,10 @@ pub mod zero_shot;
 #[path = "../../tests/support/fixture.rs"]
 mod test_paths;
 
+#[cfg(test)]
+#[path = "../../tests/support/compare.rs"]
+mod test_compare;
+
 pub use config::CocaConfig;
 pub use error::{CocaError, Result};
 pub use model::Coca;

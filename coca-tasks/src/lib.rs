@@ -23,4 +23,8 @@ pub mod vqa;
 #[path = "../../tests/support/fixture.rs"]
 mod test_paths;
 
+#[cfg(test)]
+#[path = "../../tests/support/compare.rs"]
+mod test_compare;
+
 pub use error::{Result, TaskError};

@@ -1,6 +1,9 @@
 //! Each command on the fixtures: results and error paths.
 
-use crate::common::{coca, fixture, stderr, stdout, tmp};
+use crate::common::{
+    Tol, assert_close, assert_close_shaped, coca, coca_logging, fixture, read_tensors, stderr,
+    stdout, tmp,
+};
 
 fn s(p: &std::path::Path) -> String {
     p.display().to_string()
@@ -12,7 +15,7 @@ fn tokenize_prints_open_clip_ids() {
         &std::fs::read_to_string(fixture("tokenizer/token_ids.json")).unwrap(),
     )
     .unwrap();
-    let tok = s(&fixture("tokenizer/tokenizer.json"));
+    // The built-in CLIP vocabulary: no --tokenizer.
     for case in cases["cases"]
         .as_array()
         .unwrap()
@@ -22,8 +25,6 @@ fn tokenize_prints_open_clip_ids() {
     {
         let o = coca(&[
             "tokenize",
-            "--tokenizer",
-            &tok,
             "--context-length",
             "16",
             case["text"].as_str().unwrap(),
@@ -42,7 +43,6 @@ fn caption_greedy_reproduces_open_clip_and_reports_bad_images() {
     let bad = dir.join("broken.png");
     std::fs::write(&bad, b"not a png").unwrap();
     let model = s(&fixture("coca-tiny"));
-    let tok = s(&fixture("tokenizer/tokenizer.json"));
     let images: Vec<String> = (0..3)
         .map(|i| s(&fixture(&format!("coca-tiny/images/img{i}.png"))))
         .collect();
@@ -50,8 +50,6 @@ fn caption_greedy_reproduces_open_clip_and_reports_bad_images() {
         "caption",
         "--model",
         &model,
-        "--tokenizer",
-        &tok,
         "--decode",
         "greedy",
         "--max-tokens",
@@ -98,37 +96,55 @@ fn caption_greedy_reproduces_open_clip_and_reports_bad_images() {
 }
 
 #[test]
-fn embed_writes_the_documented_tensors() {
+fn embed_writes_open_clip_features() {
     let dir = tmp("embed");
     let out = dir.join("e.safetensors");
-    let o = coca(&[
-        "embed",
-        "--model",
-        &s(&fixture("coca-tiny")),
-        "--tokenizer",
-        &s(&fixture("tokenizer/tokenizer.json")),
-        "--image",
-        &s(&fixture("coca-tiny/images/img0.png")),
-        "--image",
-        &s(&fixture("coca-tiny/images/img1.png")),
-        "--text",
-        "a cat",
-        "--out",
-        &s(&out),
-    ]);
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("coca-tiny/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let model = s(&fixture("coca-tiny"));
+    let mut args = vec!["embed", "--model", &model, "--out"];
+    let out_s = s(&out);
+    args.push(&out_s);
+    let images: Vec<String> = info["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| s(&fixture(&format!("coca-tiny/{}", p.as_str().unwrap()))))
+        .collect();
+    for image in &images {
+        args.extend(["--image", image.as_str()]);
+    }
+    for text in info["texts"].as_array().unwrap() {
+        args.extend(["--text", text.as_str().unwrap()]);
+    }
+    assert_eq!((images.len(), args.len()), (3, 5 + 2 * 6));
+    // Info logs on; stderr is a pipe here, so they carry no ANSI colour codes.
+    let o = coca_logging(&args, "info");
     assert!(o.status.success(), "{}", stderr(&o));
-    let bytes = std::fs::read(&out).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    assert_eq!(st.tensor("image_features").unwrap().shape(), [2, 32]);
-    assert_eq!(st.tensor("image_embs").unwrap().shape(), [2, 255, 32]);
-    assert_eq!(st.tensor("text_features").unwrap().shape(), [1, 32]);
-    assert_eq!(st.tensor("text_token_embs").unwrap().shape(), [1, 76, 32]);
+    let log = stderr(&o);
+    assert!(log.contains("loading CoCa"), "{log}");
+    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a piped log: {log:?}");
+    let got = read_tensors(&out);
+    let want = read_tensors(&fixture("coca-tiny/reference.safetensors"));
+    // Images go through the CLI's own decoding and preprocessing here, so this also checks
+    // that path end to end against open_clip.
+    for name in [
+        "image_features",
+        "image_embs",
+        "text_features",
+        "text_token_embs",
+    ] {
+        let c = assert_close_shaped(name, &got[name], &want[name], Tol::new(1e-4, 1e-4));
+        eprintln!("{name}: {c:?}");
+    }
+    std::fs::remove_dir_all(dir).ok();
 }
 
 #[test]
 fn bad_inputs_give_clear_errors_and_nonzero_exits() {
     let model = s(&fixture("coca-tiny"));
-    let tok = s(&fixture("tokenizer/tokenizer.json"));
     let img = s(&fixture("coca-tiny/images/img0.png"));
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
@@ -136,8 +152,6 @@ fn bad_inputs_give_clear_errors_and_nonzero_exits() {
                 "zero-shot",
                 "--model",
                 &model,
-                "--tokenizer",
-                &tok,
                 "--labels",
                 "a,b",
                 "--device",
@@ -151,8 +165,6 @@ fn bad_inputs_give_clear_errors_and_nonzero_exits() {
                 "zero-shot",
                 "--model",
                 "no-such-model",
-                "--tokenizer",
-                &tok,
                 "--labels",
                 "a",
                 &img,
@@ -164,8 +176,6 @@ fn bad_inputs_give_clear_errors_and_nonzero_exits() {
                 "zero-shot",
                 "--model",
                 &model,
-                "--tokenizer",
-                &tok,
                 "--labels",
                 "a",
                 "/nonexistent/x.png",
@@ -199,27 +209,77 @@ fn bad_inputs_give_clear_errors_and_nonzero_exits() {
 }
 
 #[test]
-fn zero_shot_prints_probabilities() {
-    let o = coca(&[
-        "zero-shot",
-        "--model",
-        &s(&fixture("coca-tiny")),
-        "--tokenizer",
-        &s(&fixture("tokenizer/tokenizer.json")),
-        "--labels",
-        "cat,dog,red circle",
-        "--json",
-        &s(&fixture("coca-tiny/images/img0.png")),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
-    let total: f64 = v["top"]
+fn zero_shot_matches_open_clip_features() {
+    // With the template "{}" and the fixture's texts as labels, the class embeddings are
+    // open_clip's text features, so the probabilities follow from the reference features:
+    // softmax(100 * image_features . text_features^T), as open_clip's zero-shot evaluation.
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("coca-tiny/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let texts: Vec<&str> = info["texts"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|t| t["prob"].as_f64().unwrap())
-        .sum();
-    assert!((total - 1.0).abs() < 1e-4, "{v}");
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let labels = texts.join(",");
+    let reference = read_tensors(&fixture("coca-tiny/reference.safetensors"));
+    let (img, txt) = (&reference["image_features"], &reference["text_features"]);
+    let (n, d) = (img.0[0], img.0[1]);
+    assert_eq!((txt.0[0], txt.0[1], texts.len()), (n, d, 3));
+    let model = s(&fixture("coca-tiny"));
+    let paths: Vec<String> = info["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| s(&fixture(&format!("coca-tiny/{}", p.as_str().unwrap()))))
+        .collect();
+    let mut args = vec![
+        "zero-shot",
+        "--model",
+        &model,
+        "--labels",
+        &labels,
+        "--template",
+        "{}",
+        "--top",
+        "3",
+        "--json",
+    ];
+    args.extend(paths.iter().map(String::as_str));
+    let o = coca(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), n);
+    for (i, line) in lines.iter().enumerate() {
+        let logits: Vec<f64> = (0..n)
+            .map(|j| {
+                (0..d)
+                    .map(|k| f64::from(img.1[i * d + k]) * f64::from(txt.1[j * d + k]))
+                    .sum::<f64>()
+                    * 100.0
+            })
+            .collect();
+        let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = logits.iter().map(|l| (l - max).exp()).sum();
+        let want: Vec<f64> = logits.iter().map(|l| (l - max).exp() / z).collect();
+        let top = line["top"].as_array().unwrap();
+        assert_eq!(top.len(), n, "{line}");
+        let mut got = vec![f64::NAN; n];
+        for t in top {
+            let j = texts
+                .iter()
+                .position(|x| *x == t["label"].as_str().unwrap())
+                .unwrap();
+            got[j] = t["prob"].as_f64().unwrap();
+        }
+        // 1e-4 on the features is up to 1e-2 on the logits (scale 100).
+        assert_close(&format!("image {i} probabilities"), &got, &want, Tol::abs(2e-3));
+    }
 }
 
 #[test]

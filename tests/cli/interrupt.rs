@@ -4,7 +4,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{coca, snli_ve_sets, stderr, stdout, synth_world, tmp};
+use crate::common::{
+    assert_resumed, coca, metrics_lines, snli_ve_sets, stderr, stdout, synth_world, tmp,
+};
 
 fn train_lines(run: &std::path::Path) -> usize {
     std::fs::read_to_string(run.join("metrics.jsonl"))
@@ -82,6 +84,7 @@ fn ctrl_c_checkpoints_and_resume_finishes() {
     );
 
     // Resume to two steps past the interruption.
+    let before = metrics_lines(&run);
     let target = (steps + 2).to_string();
     let o = coca(&[
         "finetune",
@@ -96,5 +99,6 @@ fn ctrl_c_checkpoints_and_resume_finishes() {
     assert_eq!(summary["interrupted"], false);
     assert_eq!(summary["steps"].as_u64(), Some(steps + 2));
     assert!(run.join("metrics.json").is_file() && run.join("export").is_dir());
+    assert_resumed(&run, &before, steps, steps + 2);
     std::fs::remove_dir_all(dir).ok();
 }

@@ -1,12 +1,13 @@
 //! Parity of the Rust CoCa with open_clip 3.3.0 on the `coca-tiny` fixture.
 
-use std::path::Path;
-
 use coca_core::burn::tensor::{Device, Int, Tensor, TensorData};
 use coca_core::loss::CocaLossConfig;
 use coca_core::{Coca, Pretrained};
 
-use crate::common::{fixture, max_abs_diff, parity_tolerance, read_reference, test_device, values};
+use crate::common::{
+    Closeness, Tol, assert_close, assert_close_shaped, fixture, gradient_tolerance, parity_tolerance,
+    read_reference, test_device, values,
+};
 
 fn reference_losses() -> (f32, f32) {
     let json: serde_json::Value = serde_json::from_str(
@@ -37,8 +38,8 @@ fn check_forward(
     model: &Coca,
     reference: &ReferenceMap,
     device: &Device,
-    tol: f32,
-) -> Vec<(String, f32)> {
+    tol: Tol,
+) -> Vec<(String, Closeness)> {
     let (pixels, text) = inputs(reference, device);
     let out = model.forward(pixels, text);
     let logits = out.logits(model);
@@ -54,27 +55,22 @@ fn check_forward(
         ),
     ]
     .into_iter()
-    .map(|(name, got)| (name.to_string(), max_abs_diff(name, &got, &reference[name])))
+    .map(|(name, got)| {
+        let c = assert_close_shaped(name, &got, &reference[name], tol);
+        (name.to_string(), c)
+    })
     .collect::<Vec<_>>();
     let loss = CocaLossConfig::default().compute(model, &out);
+    let sparse = values(loss.caption.clone()).1;
     // The dense and the sparse (non-pad rows only) caption losses agree.
-    let dense = coca_core::loss::caption_loss(logits, out.labels.clone(), 0) * 2.0;
-    let sparse = values(loss.caption.clone()).1[0];
-    diffs.push((
-        "loss.caption_dense_vs_sparse".into(),
-        (values(dense).1[0] - sparse).abs(),
-    ));
+    let dense = values(coca_core::loss::caption_loss(logits, out.labels.clone(), 0) * 2.0).1;
     let (want_c, want_cap) = reference_losses();
-    diffs.push((
-        "loss.contrastive".into(),
-        (values(loss.contrastive).1[0] - want_c).abs(),
-    ));
-    diffs.push((
-        "loss.caption_weighted".into(),
-        (values(loss.caption).1[0] - want_cap).abs(),
-    ));
-    for (name, d) in &diffs {
-        assert!(*d <= tol, "{name}: max abs diff {d:e} > {tol:e}");
+    for (name, got, want) in [
+        ("loss.caption_dense_vs_sparse", dense, sparse.clone()),
+        ("loss.contrastive", values(loss.contrastive).1, vec![want_c]),
+        ("loss.caption_weighted", sparse, vec![want_cap]),
+    ] {
+        diffs.push((name.into(), assert_close(name, &got, &want, tol)));
     }
     diffs
 }
@@ -114,7 +110,7 @@ fn loading_the_directory_equals_loading_the_file() {
 fn gradients_match_open_clip() {
     let reference = read_reference(&fixture("coca-tiny/reference.safetensors"));
     let device = test_device().autodiff();
-    let tol = parity_tolerance();
+    let tol = gradient_tolerance();
     let model = load("open_clip_model.safetensors", &device);
     let (pixels, text) = inputs(&reference, &device);
     let out = model.forward(pixels, text);
@@ -173,9 +169,14 @@ fn gradients_match_open_clip() {
         if want.0.is_empty() {
             value.0 = vec![]; // 0-d scalar in the reference, [1] here
         }
-        let d = max_abs_diff(name, &value, want);
-        eprintln!("{name}: {d:e}");
-        assert!(d <= tol, "{name}: max abs diff {d:e}");
+        // Rounding error grows with the magnitude of the summed terms, not of each result:
+        // the absolute part scales with the tensor's largest value, small enough that the
+        // rows of tiny gradients (e.g. 255 of the 256 pooler queries, ~1e-5) are checked.
+        let scale = want.1.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(scale.is_finite() && scale > 0.0, "{name}: reference scale {scale}");
+        let tol = Tol::new(tol.atol * f64::from(scale), tol.rtol);
+        let c = assert_close_shaped(name, &value, want, tol);
+        eprintln!("{name}: {c:?} (atol {:e})", tol.atol);
     }
 }
 
@@ -190,8 +191,7 @@ fn export_round_trip_writes_the_same_tensors() {
     let b = read_reference(&out);
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     for (k, v) in &a {
-        assert_eq!(max_abs_diff(k, &b[k], v), 0.0, "{k}");
+        assert_close_shaped(k, &b[k], v, Tol::EXACT);
     }
     std::fs::remove_file(out).ok();
-    let _ = Path::new("");
 }

@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "../support/fixture.rs"]
-mod support_fixture;
-pub use support_fixture::fixture;
+#[path = "../support/compare.rs"]
+mod support_compare;
+pub use support_compare::{Tol, assert_close};
 
 /// A fresh temporary directory.
 pub fn tmp(name: &str) -> PathBuf {
@@ -47,12 +47,10 @@ pub fn colour_pairs(dir: &Path, n: usize) -> Vec<coca_tasks::pretrain::CaptionPa
 
 /// A run configuration for the tiny model.
 pub fn tiny_config(out: &Path, steps: usize, extra: &[&str]) -> coca_tasks::engine::RunConfig {
-    let tokenizer = fixture("tokenizer/tokenizer.json");
     let text = format!(
         r#"
 [model]
 preset = "tiny"
-tokenizer = "{}"
 [train]
 steps = {steps}
 batch_size = 4
@@ -69,7 +67,6 @@ batch_size = 8
 out_dir = "{}"
 progress = false
 "#,
-        tokenizer.display(),
         out.display()
     );
     let mut table: toml::Table = text.parse().unwrap();

@@ -13,7 +13,7 @@ use coca_tasks::engine::{Backbone, Trainer};
 use coca_tasks::inputs::Inputs;
 use coca_tasks::pretrain::{Pretrain, PretrainConfig};
 
-use crate::common::{colour_pairs, tiny_config, tmp};
+use crate::common::{Tol, assert_close, colour_pairs, tiny_config, tmp};
 
 #[derive(Module, Debug)]
 struct Inner {
@@ -167,25 +167,23 @@ fn adamw_with_groups_and_global_clipping_matches_a_hand_computation() {
             (vals(&model.head.weight), &rw, "head.weight"),
             (vals(&model.head.bias), &rb, "head.bias"),
         ] {
-            for (x, y) in got.iter().zip(want.iter()) {
-                assert!(
-                    (x - y).abs() < 1e-5,
-                    "step {step} {name}: {got:?} vs {want:?}"
-                );
-            }
+            assert_close(&format!("step {step} {name}"), &got, want, Tol::abs(1e-5));
         }
     }
 }
 
+/// A pretraining run of the tiny model; `init_seed` seeds the random initialisation (a resumed
+/// run is given another one, so that only what it restores can make it match).
 fn pretrain_trainer(
     out: &std::path::Path,
     images: &std::path::Path,
     steps: usize,
     extra: &[&str],
+    init_seed: u64,
 ) -> Trainer<Pretrain> {
     let config = tiny_config(out, steps, extra);
     let device = Device::flex();
-    device.seed(1);
+    device.seed(init_seed);
     let backbone = Backbone::load(&config.model, &device).unwrap();
     let pairs = colour_pairs(images, 8);
     let task = Pretrain {
@@ -206,27 +204,52 @@ fn final_weights(run: &std::path::Path) -> Vec<u8> {
     data.model
 }
 
+/// The records of `metrics.jsonl` of one kind.
+fn records(run: &std::path::Path, kind: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == kind)
+        .collect()
+}
+
+/// The fields of a train record that depend on the state of the run (not on timing).
+fn trajectory(r: &serde_json::Value) -> [serde_json::Value; 5] {
+    ["step", "epoch", "loss", "lr_head", "grad_norm"].map(|k| r[k].clone())
+}
+
 #[test]
 fn resuming_after_a_kill_reproduces_the_uninterrupted_run() {
     let root = tmp("resume");
     let images = root.join("images");
     std::fs::create_dir_all(&images).unwrap();
     let straight = root.join("straight");
+    // Crop augmentation is on (the default), so the resumed run must also continue the
+    // augmentation RNG; 8 pairs in batches of 4 with 2 micro-batches a step: every step is a
+    // new epoch, so the data order must continue too.
     let extra = [
         "checkpoint.every=3",
         "checkpoint.keep_last=10",
         "train.grad_accum=2",
     ];
-    let outcome = pretrain_trainer(&straight, &images, 6, &extra)
+    let outcome = pretrain_trainer(&straight, &images, 6, &extra, 1)
         .run(false)
         .unwrap();
     assert_eq!(outcome.steps, 6);
-    // A run killed right after its step-3 checkpoint: copy the run directory without later state.
+    // A run killed right after its step-3 checkpoint: copy the run directory without later
+    // state, and cut metrics.jsonl after the step-3 records.
     let killed = root.join("killed");
     std::fs::create_dir_all(killed.join("checkpoints")).unwrap();
-    for f in ["config.toml", "backbone.json", "metrics.jsonl"] {
+    for f in ["config.toml", "backbone.json"] {
         std::fs::copy(straight.join(f), killed.join(f)).unwrap();
     }
+    let log = std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap();
+    let before: Vec<&str> = log
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64() <= Some(3))
+        .collect();
+    std::fs::write(killed.join("metrics.jsonl"), before.join("\n") + "\n").unwrap();
     let src = checkpoint::dir_of(&straight, 3);
     let dst = checkpoint::dir_of(&killed, 3);
     std::fs::create_dir_all(&dst).unwrap();
@@ -234,7 +257,9 @@ fn resuming_after_a_kill_reproduces_the_uninterrupted_run() {
         let e = e.unwrap();
         std::fs::copy(e.path(), dst.join(e.file_name())).unwrap();
     }
-    let resumed = pretrain_trainer(&killed, &images, 6, &extra)
+    // Another initialisation seed: a resume that restarted from scratch would not end where
+    // the straight run ends.
+    let resumed = pretrain_trainer(&killed, &images, 6, &extra, 99)
         .run(true)
         .unwrap();
     assert_eq!(resumed.steps, 6);
@@ -242,13 +267,47 @@ fn resuming_after_a_kill_reproduces_the_uninterrupted_run() {
         final_weights(&straight) == final_weights(&killed),
         "resumed weights differ from the straight run"
     );
+    // The log: the lines before the kill kept verbatim, one resume record at step 3, then
+    // steps 4..=6 exactly once each with the straight run's data position (epoch), loss,
+    // schedule position (lr) and gradient norm.
+    let resumed_log = std::fs::read_to_string(killed.join("metrics.jsonl")).unwrap();
+    let kept: Vec<&str> = resumed_log.lines().take(before.len()).collect();
+    assert_eq!(kept, before, "the lines before the interruption changed");
+    let resumes = records(&killed, "resume");
+    assert_eq!(resumes.len(), 1, "{resumes:?}");
+    assert_eq!(resumes[0]["step"], 3);
+    assert_eq!(resumes[0]["skipped_corrupt"], serde_json::json!([]));
+    let steps: Vec<u64> = records(&killed, "train")
+        .iter()
+        .map(|r| r["step"].as_u64().unwrap())
+        .collect();
+    assert_eq!(steps, (1..=6).collect::<Vec<_>>(), "train steps logged");
+    let want: Vec<_> = records(&straight, "train").iter().map(trajectory).collect();
+    let got: Vec<_> = records(&killed, "train").iter().map(trajectory).collect();
+    assert_eq!(got, want, "the resumed trajectory differs from the straight run");
 
-    // A truncated newest checkpoint is detected; the previous good one is used.
+    // A truncated newest checkpoint is detected; the previous good one is used, and the
+    // resume says so in metrics.jsonl.
     let newest = checkpoint::dir_of(&killed, 6).join("model.bpk");
     let bytes = std::fs::read(&newest).unwrap();
     std::fs::write(&newest, &bytes[..bytes.len() / 2]).unwrap();
     let (dir, data) = checkpoint::latest_valid(&killed).unwrap();
     assert_eq!(data.state.step, 3, "fell back to {}", dir.display());
+    std::fs::remove_file(killed.join("metrics.json")).ok();
+    let again = pretrain_trainer(&killed, &images, 6, &extra, 5)
+        .run(true)
+        .unwrap();
+    assert_eq!(again.steps, 6);
+    let resumes = records(&killed, "resume");
+    let last = resumes.last().unwrap();
+    assert_eq!(last["step"], 3, "{resumes:?}");
+    let skipped = last["skipped_corrupt"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{last}");
+    assert!(
+        skipped[0]["checkpoint"].as_str().unwrap().ends_with("step-00000006"),
+        "{last}"
+    );
+    assert!(final_weights(&straight) == final_weights(&killed));
     std::fs::remove_dir_all(root).ok();
 }
 
@@ -267,6 +326,7 @@ fn a_short_run_learns_and_writes_its_outputs() {
             "train.lr_backbone=5e-4",
             "train.lr_head=5e-4",
         ],
+        1,
     )
     .run(false)
     .unwrap();
@@ -292,10 +352,14 @@ fn a_short_run_learns_and_writes_its_outputs() {
         "export/open_clip_model.safetensors",
         "export/open_clip_config.json",
         "export/task.json",
-        "export/tokenizer.json",
     ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
+    // The built-in CLIP vocabulary needs no tokenizer.json beside the export.
+    assert!(!run.join("export/tokenizer.json").exists());
+    let task: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("export/task.json")).unwrap()).unwrap();
+    assert_eq!(task["tokenizer"], serde_json::Value::Null);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(summary["steps"], 200);

@@ -200,14 +200,40 @@ pub fn list(run_dir: &Path) -> Vec<usize> {
 
 /// The newest checkpoint that verifies; corrupt ones are reported and skipped.
 pub fn latest_valid(run_dir: &Path) -> Option<(PathBuf, CheckpointData)> {
+    let found = find_latest_valid(run_dir);
+    found.loaded
+}
+
+/// What [`find_latest_valid`] found: the newest readable checkpoint, and every newer one that
+/// could not be read (directory and reason), newest first.
+pub struct LatestValid {
+    pub loaded: Option<(PathBuf, CheckpointData)>,
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// The newest checkpoint that reads back whole, with the newer ones skipped on the way (each
+/// logged as a warning).
+pub fn find_latest_valid(run_dir: &Path) -> LatestValid {
+    let mut skipped = Vec::new();
     for step in list(run_dir) {
         let dir = step_dir(run_dir, step);
         match load(&dir) {
-            Ok(data) => return Some((dir, data)),
-            Err(e) => tracing::warn!("skipping checkpoint: {e}"),
+            Ok(data) => {
+                return LatestValid {
+                    loaded: Some((dir, data)),
+                    skipped,
+                };
+            }
+            Err(e) => {
+                tracing::warn!("skipping checkpoint: {e}");
+                skipped.push((dir, e.to_string()));
+            }
         }
     }
-    None
+    LatestValid {
+        loaded: None,
+        skipped,
+    }
 }
 
 /// Directory of the checkpoint at `step`.

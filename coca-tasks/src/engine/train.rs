@@ -134,19 +134,45 @@ impl<T: Task> Trainer<T> {
             .cloned()
             .collect();
         let mut optim = Optimizers::new(&trainable, &cfg.train.optim());
-        let resumed = if resume {
-            checkpoint::latest_valid(&run_dir)
+        let found = if resume {
+            checkpoint::find_latest_valid(&run_dir)
         } else {
-            None
+            checkpoint::LatestValid {
+                loaded: None,
+                skipped: Vec::new(),
+            }
         };
-        if resume && resumed.is_none() && !checkpoint::list(&run_dir).is_empty() {
+        if resume && found.loaded.is_none() && !checkpoint::list(&run_dir).is_empty() {
             return Err(TaskError::Data {
                 path: checkpoint::checkpoints_dir(&run_dir),
                 msg: "no checkpoint could be read (all corrupt)".into(),
             });
         }
+        let skipped = found.skipped;
+        let resumed = found.loaded;
+        let mut resume_record = None;
         if let Some((dir, data)) = resumed {
-            tracing::info!(checkpoint = %dir.display(), step = data.state.step, "resuming");
+            if skipped.is_empty() {
+                tracing::info!(checkpoint = %dir.display(), step = data.state.step, "resuming");
+            } else {
+                tracing::error!(
+                    checkpoint = %dir.display(),
+                    step = data.state.step,
+                    skipped = skipped.len(),
+                    "resuming from an OLDER checkpoint: the newer ones are corrupt and were \
+                     skipped; training after step {} is redone",
+                    data.state.step
+                );
+            }
+            resume_record = Some(json!({
+                "kind": "resume",
+                "step": data.state.step,
+                "from": dir.display().to_string(),
+                "skipped_corrupt": skipped
+                    .iter()
+                    .map(|(d, why)| json!({"checkpoint": d.display().to_string(), "error": why}))
+                    .collect::<Vec<_>>(),
+            }));
             weights = weights.load(data.model, &dir.join("model.bpk"))?;
             // Parameter ids come from the checkpoint: rebuild the groups before loading moments.
             let params = param_infos(weights.model());
@@ -180,6 +206,9 @@ impl<T: Task> Trainer<T> {
             &run_dir.join("metrics.jsonl"),
             (state.step > 0).then_some(state.step),
         )?;
+        if let Some(record) = &resume_record {
+            log.write(record)?;
+        }
         let t = &cfg.train;
         let schedule = WarmupCosine {
             warmup_steps: t.warmup_steps,
