@@ -1,15 +1,20 @@
 //! Host-side processing of next-token logits: repetition penalty, minimum length, sampling.
+//!
+//! The two adjustments are those of transformers' `RepetitionPenaltyLogitsProcessor` and
+//! `MinLengthLogitsProcessor` as open_clip's `CoCa.generate` uses them: the penalty applies
+//! to every id of the sequence so far (start token and prefix included), and the end token is
+//! set to `-inf` while fewer than `min_new_tokens` tokens were generated.
 
 use rand::Rng;
 
 use super::GenerationConfig;
-use crate::tokenizer::EOT;
 
 /// The logit adjustments every strategy applies before choosing.
 #[derive(Debug, Clone)]
 pub struct LogitProcessor {
     repetition_penalty: f32,
     min_new_tokens: usize,
+    end_token: u32,
 }
 
 impl LogitProcessor {
@@ -18,6 +23,7 @@ impl LogitProcessor {
         Self {
             repetition_penalty: cfg.repetition_penalty,
             min_new_tokens: cfg.min_new_tokens,
+            end_token: cfg.strategy.end_token(),
         }
     }
 
@@ -38,18 +44,26 @@ impl LogitProcessor {
             }
         }
         if generated < self.min_new_tokens
-            && let Some(l) = logits.get_mut(EOT as usize)
+            && let Some(l) = logits.get_mut(self.end_token as usize)
         {
             *l = f32::NEG_INFINITY;
         }
     }
 }
 
+/// `log(sum(exp(logits)))` of one row (accumulated in f64).
+pub fn logsumexp(logits: &[f32]) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        return max;
+    }
+    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    max + sum.ln() as f32
+}
+
 /// `log_softmax` of one row.
 pub fn log_softmax_row(logits: &[f32]) -> Vec<f32> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
-    let lse = max + sum.ln() as f32;
+    let lse = logsumexp(logits);
     logits.iter().map(|&l| l - lse).collect()
 }
 
@@ -107,6 +121,7 @@ pub fn sample_token(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tokenizer::EOT;
     use rand::SeedableRng;
 
     #[test]
@@ -137,5 +152,34 @@ mod tests {
         p.apply(&mut l, &[5, 6], 1);
         assert_eq!((l[5], l[6]), (2.0, -8.0));
         assert_eq!(l[EOT as usize], f32::NEG_INFINITY);
+    }
+
+    #[test]
+    fn min_length_forbids_the_strategy_end_token() {
+        let cfg = GenerationConfig {
+            strategy: crate::generation::DecodeStrategy::OpenClipBeam {
+                num_beams: 2,
+                num_beam_groups: 1,
+                eos_token: 7,
+            },
+            min_new_tokens: 3,
+            ..Default::default()
+        };
+        let p = LogitProcessor::new(&cfg);
+        let mut l = vec![1.0; EOT as usize + 1];
+        p.apply(&mut l, &[1], 2);
+        assert_eq!(l[7], f32::NEG_INFINITY);
+        assert_eq!(l[EOT as usize], 1.0);
+        let mut l = vec![1.0; 8];
+        p.apply(&mut l, &[1], 3);
+        assert_eq!(l[7], 1.0);
+    }
+
+    #[test]
+    fn logsumexp_of_a_row() {
+        let l = [0.5f32, -1.0, 2.0, f32::NEG_INFINITY];
+        let want = (0.5f64.exp() + (-1.0f64).exp() + 2.0f64.exp()).ln();
+        assert!((f64::from(logsumexp(&l)) - want).abs() < 1e-6);
+        assert_eq!(logsumexp(&[f32::NEG_INFINITY; 3]), f32::NEG_INFINITY);
     }
 }

@@ -1,5 +1,6 @@
-//! Caption generation: greedy, beam search and top-k/top-p sampling, with a key/value cache
-//! (each image's cross-attention keys/values computed once) or, for checking, without one.
+//! Caption generation: greedy, beam search (on log-probabilities, or open_clip's own beam
+//! search reproduced token for token) and top-k/top-p sampling, with a key/value cache (each
+//! image's cross-attention keys/values computed once) or, for checking, without one.
 
 pub mod beam;
 pub mod cache;
@@ -22,11 +23,31 @@ use logits::{LogitProcessor, log_softmax_row, sample_token};
 pub enum DecodeStrategy {
     /// The most likely token.
     Greedy,
-    /// Beam search; hypotheses scored by `sum logprob / generated_len^length_penalty`.
+    /// Beam search on log-probabilities (`log_softmax` of the processed logits); a hypothesis
+    /// is scored `sum logprob / generated_len^length_penalty` (generated tokens, the end token
+    /// included). Done once `num_beams` hypotheses are finished (`early_stopping`) or, without
+    /// it, once the worst of them scores at least the best candidate of the step divided by
+    /// the step's length^length_penalty (transformers' heuristic).
     Beam {
         num_beams: usize,
         length_penalty: f32,
         early_stopping: bool,
+    },
+    /// open_clip's CoCa beam search: `CoCa.generate(generation_type="beam_search")` of open_clip
+    /// 3.3 with transformers' `BeamSearchScorer` (see [`OpenClipBeamSearch`] for its arguments).
+    /// Beams add up the processed *raw logits* (no `log_softmax`); `num_beams` is split into
+    /// `num_beam_groups` groups searched separately without a diversity penalty (so they are
+    /// copies: `N` beams in `G` groups return what `N / G` beams in one group do, at `G` times
+    /// the cost); a hypothesis scores `sum / length` with the start token and the prefix
+    /// counted (and the end token, when it ended the hypothesis); transformers' stopping
+    /// heuristic (no early stopping); the best hypothesis over the groups wins.
+    #[serde(rename = "open_clip_beam")]
+    OpenClipBeam {
+        num_beams: usize,
+        num_beam_groups: usize,
+        /// The end token (open_clip's `eos_token_id`).
+        #[serde(default = "default_end_token")]
+        eos_token: u32,
     },
     /// Sampling from the temperature-scaled distribution, optionally truncated to the top-k
     /// tokens and/or the top-p probability mass.
@@ -36,6 +57,20 @@ pub enum DecodeStrategy {
         temperature: f32,
         seed: u64,
     },
+}
+
+fn default_end_token() -> u32 {
+    EOT
+}
+
+impl DecodeStrategy {
+    /// The token that ends a caption: [`EOT`] unless the strategy names another.
+    pub fn end_token(&self) -> u32 {
+        match self {
+            Self::OpenClipBeam { eos_token, .. } => *eos_token,
+            _ => EOT,
+        }
+    }
 }
 
 /// Generation settings.
@@ -67,13 +102,87 @@ impl Default for GenerationConfig {
     }
 }
 
+/// The arguments of open_clip's `CoCa.generate(image, generation_type="beam_search", ...)`
+/// that its beam search uses, with open_clip's defaults. [`OpenClipBeamSearch::config`] maps
+/// them onto a [`GenerationConfig`] for [`generate`] with an empty prefix (open_clip's beam
+/// search always starts from the start token alone and ignores `text`, `max_seq_len`,
+/// `temperature`, `top_p` and `top_k`); `pad_token_id` and `fixed_output_length` only shape
+/// the returned rows (see [`Caption`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OpenClipBeamSearch {
+    /// Longest sequence, start token included (`seq_len`, default 30).
+    pub seq_len: usize,
+    /// The end token is forbidden while the sequence, start token included, is shorter than
+    /// this (`min_seq_len`, default 5).
+    pub min_seq_len: usize,
+    /// Beams per image over all groups (`num_beams`, default 6).
+    pub num_beams: usize,
+    /// Groups the beams are split into (`num_beam_groups`, default 3).
+    pub num_beam_groups: usize,
+    /// `repetition_penalty` (default 1, off).
+    pub repetition_penalty: f32,
+    /// `eos_token_id` (default [`EOT`]).
+    pub eos_token_id: u32,
+}
+
+impl Default for OpenClipBeamSearch {
+    fn default() -> Self {
+        Self {
+            seq_len: 30,
+            min_seq_len: 5,
+            num_beams: 6,
+            num_beam_groups: 3,
+            repetition_penalty: 1.0,
+            eos_token_id: EOT,
+        }
+    }
+}
+
+impl OpenClipBeamSearch {
+    /// The equivalent settings: `max_new_tokens = seq_len - 1`, `min_new_tokens =
+    /// min_seq_len - 1` (open_clip counts the start token); fails where open_clip does
+    /// (`seq_len <= min_seq_len`; beams not a multiple of the groups, checked by [`generate`]).
+    pub fn config(&self) -> Result<GenerationConfig> {
+        if self.seq_len <= self.min_seq_len {
+            return Err(CocaError::Invalid(format!(
+                "open_clip beam search: seq_len ({}) must be larger than min_seq_len ({})",
+                self.seq_len, self.min_seq_len
+            )));
+        }
+        Ok(GenerationConfig {
+            strategy: DecodeStrategy::OpenClipBeam {
+                num_beams: self.num_beams,
+                num_beam_groups: self.num_beam_groups,
+                eos_token: self.eos_token_id,
+            },
+            max_new_tokens: self.seq_len - 1,
+            min_new_tokens: self.min_seq_len.saturating_sub(1),
+            repetition_penalty: self.repetition_penalty,
+            ignore_eos: false,
+            use_cache: true,
+        })
+    }
+}
+
 /// One generated caption.
+///
+/// open_clip's `generate` returns, per image, `[sot] + prefix + tokens` right-padded with
+/// `pad_token_id` to the longest row of the batch (to `seq_len` with `fixed_output_length`):
+/// its beam search appends the end token exactly to the hypotheses that ended with it, which
+/// are the ones whose `tokens` end with the end token here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Caption {
     /// Generated ids (after the start token and the prefix; the end token included if produced).
     pub tokens: Vec<u32>,
-    /// Sum of the log-probabilities of the generated tokens.
+    /// Sum of the log-probabilities of the generated tokens (of the processed distributions:
+    /// after the repetition penalty and the minimum length).
     pub logprob: f32,
+    /// The score the strategy ranked this caption by: for beam searches the winning
+    /// hypothesis' length-normalised score (for [`DecodeStrategy::OpenClipBeam`] the summed
+    /// processed logits / length, transformers' `sequence_scores`); otherwise `logprob`.
+    #[serde(default)]
+    pub score: f32,
 }
 
 /// Computes next-token logits for a set of rows; rows can be dropped or reordered.
@@ -210,15 +319,36 @@ pub fn generate(
                     "beam search needs at least one beam".into(),
                 ));
             }
-            beam::beam_search(
-                model,
-                image_embs,
-                prefix,
-                cfg,
-                *num_beams,
-                *length_penalty,
-                *early_stopping,
-            )
+            let settings = beam::BeamSettings {
+                num_beams: *num_beams,
+                num_groups: 1,
+                length_penalty: *length_penalty,
+                early_stopping: *early_stopping,
+                scores: beam::BeamScores::LogSoftmax,
+                count_start: false,
+            };
+            beam::beam_search(model, image_embs, prefix, cfg, &settings, EOT)
+        }
+        DecodeStrategy::OpenClipBeam {
+            num_beams,
+            num_beam_groups,
+            eos_token,
+        } => {
+            if *num_beams == 0 || *num_beam_groups == 0 || num_beams % num_beam_groups != 0 {
+                return Err(CocaError::Invalid(format!(
+                    "open_clip beam search: num_beams ({num_beams}) must be a positive multiple \
+                     of num_beam_groups ({num_beam_groups})"
+                )));
+            }
+            let settings = beam::BeamSettings {
+                num_beams: *num_beams,
+                num_groups: *num_beam_groups,
+                length_penalty: 1.0,
+                early_stopping: false,
+                scores: beam::BeamScores::RawLogits,
+                count_start: true,
+            };
+            beam::beam_search(model, image_embs, prefix, cfg, &settings, *eos_token)
         }
         DecodeStrategy::Greedy => independent_rows(model, image_embs, prefix, cfg, None),
         DecodeStrategy::Sample {
@@ -265,7 +395,8 @@ fn independent_rows(
     let mut out = vec![
         Caption {
             tokens: Vec::new(),
-            logprob: 0.0
+            logprob: 0.0,
+            score: 0.0,
         };
         b
     ];
@@ -287,6 +418,7 @@ fn independent_rows(
             seqs[row].push(token);
             out[row].tokens.push(token);
             out[row].logprob += logp[token as usize];
+            out[row].score = out[row].logprob;
             if token != EOT || cfg.ignore_eos {
                 keep.push(pos);
                 next_feed.push(vec![token]);
