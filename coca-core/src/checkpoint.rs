@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::store::ModuleSnapshot;
 use burn::store::bridge;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
 
 use crate::error::{CocaError, Result};
 use crate::model::Coca;
@@ -111,8 +112,12 @@ pub fn dtype_to_safetensors(dtype: DType) -> Option<safetensors::Dtype> {
 }
 
 fn read_safetensors(path: &Path) -> Result<Vec<(String, TensorData)>> {
-    let bytes = std::fs::read(path).map_err(|e| CocaError::io(path, e))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
+    let file = std::fs::File::open(path).map_err(|e| CocaError::io(path, e))?;
+    // SAFETY: the map is read-only and lives only while the tensors are copied out below; a
+    // checkpoint modified by another process during those milliseconds is outside the contract
+    // (as with any reader of a file being rewritten).
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| CocaError::io(path, e))?;
+    let st = safetensors::SafeTensors::deserialize(&map)
         .map_err(|e| checkpoint_err(path, format!("invalid safetensors file: {e}")))?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
@@ -122,6 +127,7 @@ fn read_safetensors(path: &Path) -> Result<Vec<(String, TensorData)>> {
                 format!("tensor `{name}` has unsupported dtype {:?}", view.dtype()),
             )
         })?;
+        // The one copy: from the mapped file into the buffer the tensor is built from.
         let data =
             TensorData::try_from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype)
                 .map_err(|e| checkpoint_err(path, format!("tensor `{name}`: {e}")))?;
@@ -216,20 +222,53 @@ impl LoadReport {
     }
 }
 
-/// The model's parameters as `(open_clip key, shape)`.
+/// The model's parameters as `(open_clip key, shape)`, without initialising any of them.
 pub fn expected_keys(model: &Coca) -> Vec<(String, Vec<usize>)> {
-    model
-        .collect(None, None, false)
-        .into_iter()
-        .map(|t| {
-            let shape = if SCALAR_KEYS.contains(&t.name.as_str()) {
-                vec![]
-            } else {
-                t.shape.to_vec()
-            };
-            (t.name, shape)
-        })
-        .collect()
+    let mut visitor = KeyVisitor::default();
+    model.visit(&mut visitor);
+    visitor.keys
+}
+
+/// Collects parameter paths and shapes like `ModuleSnapshot::collect`, but from
+/// `Param::lazy_shape`, so that lazily initialised parameters stay uninitialised.
+#[derive(Default)]
+struct KeyVisitor {
+    path: Vec<String>,
+    keys: Vec<(String, Vec<usize>)>,
+}
+
+impl KeyVisitor {
+    fn record(&mut self, shape: burn::tensor::Shape) {
+        let name = self.path.join(".");
+        let shape = if SCALAR_KEYS.contains(&name.as_str()) {
+            vec![]
+        } else {
+            shape.to_vec()
+        };
+        self.keys.push((name, shape));
+    }
+}
+
+impl ModuleVisitor for KeyVisitor {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.record(param.lazy_shape());
+    }
+
+    fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<D, Int>>) {
+        self.record(param.lazy_shape());
+    }
+
+    fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
+        self.record(param.lazy_shape());
+    }
 }
 
 /// Loads `state` into `model` strictly; `path` names the source in errors.
@@ -363,4 +402,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Saves the model as `open_clip_model.safetensors`-compatible weights.
 pub fn save_open_clip(model: &Coca, path: &Path) -> Result<()> {
     write_safetensors(path, &state_dict(model)?, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CocaConfig;
+
+    /// The lazy key listing names exactly what burn's snapshot collects, and leaves a fresh
+    /// model uninitialised.
+    #[test]
+    fn expected_keys_match_snapshot_and_stay_lazy() {
+        let device = burn::tensor::Device::flex();
+        let model = Coca::new(&CocaConfig::tiny(), &device);
+        let keys = expected_keys(&model);
+        assert!(!model.visual.conv1.weight.is_initialized());
+        let collected: Vec<(String, Vec<usize>)> = model
+            .collect(None, None, false)
+            .into_iter()
+            .map(|t| {
+                let shape = if SCALAR_KEYS.contains(&t.name.as_str()) {
+                    vec![]
+                } else {
+                    t.shape.to_vec()
+                };
+                (t.name, shape)
+            })
+            .collect();
+        assert!(!keys.is_empty());
+        assert_eq!(keys, collected);
+    }
 }

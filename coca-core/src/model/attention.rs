@@ -7,7 +7,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::layers::{Linear, normal};
+use super::layers::{Linear, lazy_normal, lazy_zeros};
 
 /// `torch.nn.MultiheadAttention(d_model, n_heads, kdim, vdim, batch_first=True)` without dropout.
 #[derive(Module, Debug)]
@@ -39,15 +39,11 @@ impl MultiheadAttention {
         let proj_std = attn_std * ((2 * layers.max(1)) as f64).powf(-0.5);
         let fused = kv_dim == d_model;
         Self {
-            in_proj_weight: fused
-                .then(|| Param::from_tensor(normal([3 * d_model, d_model], attn_std, device))),
-            q_proj_weight: (!fused)
-                .then(|| Param::from_tensor(normal([d_model, d_model], attn_std, device))),
-            k_proj_weight: (!fused)
-                .then(|| Param::from_tensor(normal([d_model, kv_dim], attn_std, device))),
-            v_proj_weight: (!fused)
-                .then(|| Param::from_tensor(normal([d_model, kv_dim], attn_std, device))),
-            in_proj_bias: Param::from_tensor(Tensor::zeros([3 * d_model], device)),
+            in_proj_weight: fused.then(|| lazy_normal([3 * d_model, d_model], attn_std, device)),
+            q_proj_weight: (!fused).then(|| lazy_normal([d_model, d_model], attn_std, device)),
+            k_proj_weight: (!fused).then(|| lazy_normal([d_model, kv_dim], attn_std, device)),
+            v_proj_weight: (!fused).then(|| lazy_normal([d_model, kv_dim], attn_std, device)),
+            in_proj_bias: lazy_zeros([3 * d_model], device),
             out_proj: Linear::new(d_model, d_model, true, proj_std, device),
             n_heads,
         }

@@ -4,7 +4,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
 
 use super::attention::MultiheadAttention;
-use super::layers::{LayerNorm, normal};
+use super::layers::{LayerNorm, lazy_normal};
 
 /// `attn(ln_q(query), ln_k(x), ln_k(x))`: no residual, no MLP.
 #[derive(Module, Debug)]
@@ -26,7 +26,7 @@ impl AttentionalPooler {
         device: &Device,
     ) -> Self {
         Self {
-            query: Param::from_tensor(normal([n_queries, d_model], 1.0, device)),
+            query: lazy_normal([n_queries, d_model], 1.0, device),
             attn: MultiheadAttention::new(d_model, context_dim, n_heads, 1, device),
             ln_q: LayerNorm::new(d_model, device),
             ln_k: LayerNorm::new(context_dim, device),

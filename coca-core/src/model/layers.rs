@@ -1,10 +1,10 @@
 //! Small building blocks whose parameters keep PyTorch's names and layouts
 //! (`weight`/`bias`, Linear weights `[out, in]`), so checkpoints load without remapping.
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::tensor::activation::gelu;
 use burn::tensor::module::layer_norm;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Shape, Tensor};
 
 /// LayerNorm over the last dimension (`torch.nn.LayerNorm`, eps 1e-5).
 #[derive(Module, Debug)]
@@ -17,8 +17,8 @@ impl LayerNorm {
     /// Ones / zeros, as PyTorch initialises it.
     pub fn new(dim: usize, device: &Device) -> Self {
         Self {
-            weight: Param::from_tensor(Tensor::ones([dim], device)),
-            bias: Param::from_tensor(Tensor::zeros([dim], device)),
+            weight: lazy_ones([dim], device),
+            bias: lazy_zeros([dim], device),
         }
     }
 
@@ -39,8 +39,8 @@ impl Linear {
     /// Normal(0, std) weights and zero bias.
     pub fn new(d_in: usize, d_out: usize, bias: bool, std: f64, device: &Device) -> Self {
         Self {
-            weight: Param::from_tensor(normal([d_out, d_in], std, device)),
-            bias: bias.then(|| Param::from_tensor(Tensor::zeros([d_out], device))),
+            weight: lazy_normal([d_out, d_in], std, device),
+            bias: bias.then(|| lazy_zeros([d_out], device)),
         }
     }
 
@@ -81,4 +81,47 @@ impl Mlp {
 /// A tensor of Normal(0, std) values.
 pub fn normal<const D: usize>(shape: [usize; D], std: f64, device: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, std), device)
+}
+
+/// A parameter of zeros, computed only when first read.
+///
+/// Loading a checkpoint replaces every parameter, so building a model for loading costs no
+/// random sampling nor allocation; a model used without loading initialises on first use.
+pub fn lazy_zeros<const D: usize>(shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+    lazy(shape, device, move |device| Tensor::zeros(shape, device))
+}
+
+/// A parameter of ones, computed only when first read (see [`lazy_zeros`]).
+pub fn lazy_ones<const D: usize>(shape: [usize; D], device: &Device) -> Param<Tensor<D>> {
+    lazy(shape, device, move |device| Tensor::ones(shape, device))
+}
+
+/// A lazily initialised parameter of Normal(0, std) values (see [`lazy_zeros`]).
+pub fn lazy_normal<const D: usize>(
+    shape: [usize; D],
+    std: f64,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    lazy(shape, device, move |device| normal(shape, std, device))
+}
+
+fn lazy<const D: usize>(
+    shape: [usize; D],
+    device: &Device,
+    init: impl FnOnce(&Device) -> Tensor<D> + Send + Sync + 'static,
+) -> Param<Tensor<D>> {
+    Param::uninitialized(
+        ParamId::new(),
+        move |device, require_grad| {
+            let tensor = init(device);
+            if require_grad {
+                tensor.require_grad()
+            } else {
+                tensor
+            }
+        },
+        device.clone(),
+        true,
+        Shape::from(shape),
+    )
 }

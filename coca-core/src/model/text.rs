@@ -6,7 +6,7 @@ use burn::tensor::{Bool, Device, Int, Tensor};
 
 use super::attention::{causal_bias, key_bias, not_pad};
 use super::block::Transformer;
-use super::layers::{LayerNorm, normal};
+use super::layers::{LayerNorm, lazy_normal};
 use crate::config::CocaConfig;
 
 /// The token embedding table (`text.token_embedding.weight`, `[vocab, width]`).
@@ -45,21 +45,17 @@ impl TextTransformer {
         let t = &cfg.text_cfg;
         Self {
             token_embedding: Embedding {
-                weight: Param::from_tensor(normal([t.vocab_size, t.width], 0.02, device)),
+                weight: lazy_normal([t.vocab_size, t.width], 0.02, device),
             },
-            positional_embedding: Param::from_tensor(normal(
-                [cfg.text_positions(), t.width],
-                0.01,
-                device,
-            )),
-            cls_emb: Param::from_tensor(normal([t.width], 0.01, device)),
+            positional_embedding: lazy_normal([cfg.text_positions(), t.width], 0.01, device),
+            cls_emb: lazy_normal([t.width], 0.01, device),
             transformer: Transformer::new(t.width, t.layers, t.heads, t.mlp_ratio, device),
             ln_final: LayerNorm::new(t.width, device),
-            text_projection: Param::from_tensor(normal(
+            text_projection: lazy_normal(
                 [t.width, cfg.embed_dim],
                 (t.width as f64).powf(-0.5),
                 device,
-            )),
+            ),
             pad_id: t.pad_id,
         }
     }

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::attention::causal_bias;
 use super::block::ResidualAttentionBlock;
-use super::layers::{LayerNorm, normal};
+use super::layers::{LayerNorm, lazy_normal};
 use crate::config::CocaConfig;
 
 /// open_clip's `MultimodalTransformer`.
@@ -30,11 +30,11 @@ impl MultimodalTransformer {
             resblocks: (0..m.layers).map(|_| block(false)).collect(),
             cross_attn: (0..m.layers).map(|_| block(true)).collect(),
             ln_final: LayerNorm::new(m.width, device),
-            text_projection: Param::from_tensor(normal(
+            text_projection: lazy_normal(
                 [m.width, m.vocab_size],
                 (m.width as f64).powf(-0.5),
                 device,
-            )),
+            ),
         }
     }
 

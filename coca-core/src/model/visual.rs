@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::attn_pool::AttentionalPooler;
 use super::block::Transformer;
-use super::layers::{LayerNorm, normal};
+use super::layers::{LayerNorm, lazy_normal};
 use crate::config::{AttentionalPool, CocaConfig, TwoPoolers};
 
 /// The patch embedding: a bias-free convolution with kernel = stride = patch size.
@@ -89,18 +89,10 @@ impl VisionTransformer {
         };
         Self {
             conv1: PatchConv {
-                weight: Param::from_tensor(normal(
-                    [v.width, 3, v.patch_size, v.patch_size],
-                    0.02,
-                    device,
-                )),
+                weight: lazy_normal([v.width, 3, v.patch_size, v.patch_size], 0.02, device),
             },
-            class_embedding: Param::from_tensor(normal([v.width], scale, device)),
-            positional_embedding: Param::from_tensor(normal(
-                [grid * grid + 1, v.width],
-                scale,
-                device,
-            )),
+            class_embedding: lazy_normal([v.width], scale, device),
+            positional_embedding: lazy_normal([grid * grid + 1, v.width], scale, device),
             ln_pre: LayerNorm::new(v.width, device),
             transformer: Transformer::new(
                 v.width,
@@ -112,7 +104,7 @@ impl VisionTransformer {
             attn_pool,
             attn_pool_contrastive,
             ln_post: LayerNorm::new(d, device),
-            proj: Param::from_tensor(normal([d, d], (d as f64).powf(-0.5), device)),
+            proj: lazy_normal([d, d], (d as f64).powf(-0.5), device),
             patch_size: v.patch_size,
             cascade,
         }
