@@ -8,8 +8,7 @@
 # COCA_CLI overrides the command used (default: cargo run --release -p coca-cli --);
 # COCA_CONFIGS picks the configuration set (default: cpu; cuda-b32 for the B-32-size model on
 # cuda:0, which needs a --features libtorch build); COCA_SIZE the world (default: tiny);
-# COCA_TOKENIZER the tokenizer.json (default: ../shared/fixtures/tokenizer/tokenizer.json when
-# present, else the hub's CLIP tokenizer); COCA_STEPS the steps of every run (default: configs);
+# COCA_TOKENIZER a tokenizer.json to use (default: the CLIP vocabulary built in); COCA_STEPS the steps of every run (default: configs);
 # COCA_DEVICE and COCA_PRECISION the device and precision of every run (default: configs), e.g.
 # COCA_DEVICE=libtorch-cpu COCA_PRECISION=bf16 with a libtorch build.
 set -euo pipefail
@@ -21,9 +20,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 read -r -a coca <<< "${COCA_CLI:-cargo run --release -q -p coca-cli --}"
-default_tok="$here/../../../shared/fixtures/tokenizer/tokenizer.json"
 tok=${COCA_TOKENIZER:-}
-if [ -z "$tok" ] && [ -f "$default_tok" ]; then tok=$default_tok; fi
 common=(--set "run.progress=false")
 if [ -n "${COCA_DEVICE:-}" ]; then common+=(--set "run.device=\"$COCA_DEVICE\""); fi
 if [ -n "${COCA_PRECISION:-}" ]; then common+=(--set "train.precision=\"$COCA_PRECISION\""); fi

@@ -18,9 +18,7 @@ mkdir -p "$1"
 out=$(cd "$1" && pwd)
 steps=${2:-6000}
 read -r -a coca <<< "${COCA_CLI:-cargo run --release -q -p coca-cli --}"
-default_tok="$here/../../../shared/fixtures/tokenizer/tokenizer.json"
 tok=${COCA_TOKENIZER:-}
-if [ -z "$tok" ] && [ -f "$default_tok" ]; then tok=$default_tok; fi
 q() { printf '"%s"' "$1"; }
 args=(--set "run.progress=false" --set "run.out_dir=$(q "$out/run")" --set "train.steps=$steps"
   --set "train.batch_size=8" --set "train.warmup_steps=100" --set "eval.every=1000"

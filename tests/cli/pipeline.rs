@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::common::{fixture, tmp};
+use crate::common::tmp;
 
 fn metrics(path: std::path::PathBuf) -> serde_json::Value {
     serde_json::from_slice(
@@ -20,7 +20,7 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
         .arg(script)
         .arg(&out)
         .env("COCA_CLI", env!("CARGO_BIN_EXE_coca-cli"))
-        .env("COCA_TOKENIZER", fixture("tokenizer/tokenizer.json"))
+        .env_remove("COCA_TOKENIZER")
         .env("HF_HUB_OFFLINE", "1")
         .env("RUST_LOG", "warn")
         .status()

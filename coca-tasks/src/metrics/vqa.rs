@@ -536,7 +536,7 @@ mod tests {
         let p = crate::test_paths::fixture("vqa-metric").join(name);
         assert!(
             p.is_file(),
-            "VQA fixture missing: {} (expected under shared/fixtures)",
+            "VQA fixture missing: {} (expected under tests/fixtures)",
             p.display()
         );
         p

@@ -3,6 +3,7 @@
 //! (which must also hold `data/paraphrase-en.gz`), one `SCORE ||| refs ||| hyp` line per
 //! image, then one `EVAL ||| stats...` line answered by the per-image scores and the corpus
 //! score. There is no Rust re-implementation: without Java and the jar, METEOR is not computed.
+//! `.ci/meteor.sh` fetches the pinned jar and data (pycocoevalcap 1.2's) and prints the jar path.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -70,7 +71,7 @@ pub fn meteor_score(jar: &Path, images: &[TokenizedImage]) -> Result<(f64, Vec<f
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| TaskError::io(&jar, e))?;
+        .map_err(|e| data_err(&jar, format!("cannot start `java` for METEOR: {e}")))?;
     let stderr_thread = child.stderr.take().map(|mut err| {
         std::thread::spawn(move || {
             let mut s = String::new();

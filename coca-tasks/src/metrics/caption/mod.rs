@@ -43,6 +43,8 @@ pub struct CaptionScores {
     pub meteor: Option<f64>,
     /// CIDEr-D of each image.
     pub per_image_cider: BTreeMap<u64, f64>,
+    /// METEOR of each image (what the jar prints for it), `None` when `meteor` is.
+    pub per_image_meteor: Option<BTreeMap<u64, f64>>,
     /// Why `meteor` is `None`.
     pub meteor_note: Option<String>,
 }
@@ -174,14 +176,15 @@ pub fn evaluate_caption_files(
     let (gp, rp) = (gt.as_ref(), results.as_ref());
     let gts = load_coco_caption_gt(gp)?;
     let res = load_coco_caption_results(rp)?;
-    evaluate_inner(&gts, &res, gp, rp)
+    evaluate_inner(&gts, &res, gp, rp, MeteorRun::FromEnv)
 }
 
 /// Scores raw (untokenised) captions like `COCOEvalCap.evaluate()`.
 ///
 /// Every ground-truth image needs exactly one result and every result a ground-truth image
 /// (upstream asserts both). METEOR is computed only when `COCA_METEOR_JAR` and `java` are
-/// available; if they are but the jar fails, that is an error.
+/// available (each call starts the jar, which takes seconds); if they are but the jar fails,
+/// that is an error.
 pub fn evaluate_captions(
     gts: &BTreeMap<u64, Vec<String>>,
     res: &BTreeMap<u64, String>,
@@ -191,7 +194,34 @@ pub fn evaluate_captions(
         res,
         Path::new("<ground truth>"),
         Path::new("<results>"),
+        MeteorRun::FromEnv,
     )
+}
+
+/// [`evaluate_captions`] without METEOR, whatever the environment (no Java process): for
+/// callers that only need BLEU, ROUGE-L or CIDEr, e.g. in a loop.
+pub fn evaluate_captions_without_meteor(
+    gts: &BTreeMap<u64, Vec<String>>,
+    res: &BTreeMap<u64, String>,
+) -> Result<CaptionScores> {
+    evaluate_inner(
+        gts,
+        res,
+        Path::new("<ground truth>"),
+        Path::new("<results>"),
+        MeteorRun::Off,
+    )
+}
+
+/// Whether and with which jar [`evaluate_inner`] runs METEOR.
+enum MeteorRun {
+    /// The jar of `COCA_METEOR_JAR`, when set and `java` is on `PATH`.
+    FromEnv,
+    /// Not at all.
+    Off,
+    /// This jar (`java` must be on `PATH`).
+    #[cfg(test)]
+    Jar(std::path::PathBuf),
 }
 
 fn evaluate_inner(
@@ -199,24 +229,37 @@ fn evaluate_inner(
     res: &BTreeMap<u64, String>,
     gt_path: &Path,
     res_path: &Path,
+    meteor_run: MeteorRun,
 ) -> Result<CaptionScores> {
     let images = tokenize_for_eval(gts, res, gt_path, res_path)?;
     let b = bleu::bleu(&images);
     let (rouge_l, _) = rouge::rouge_l(&images);
     let (cider, per_cider) = cider::cider_d(&images);
-    let (meteor, meteor_note) = match meteor::meteor_jar_from_env() {
-        None => (
-            None,
-            Some(format!(
+    let jar = match meteor_run {
+        MeteorRun::Off => Err("METEOR not computed: not requested".to_string()),
+        MeteorRun::FromEnv => match meteor::meteor_jar_from_env() {
+            None => Err(format!(
                 "METEOR not computed: {} is not set",
                 meteor::METEOR_JAR_ENV
             )),
-        ),
-        Some(_) if !meteor::java_on_path() => (
-            None,
-            Some("METEOR not computed: no `java` on PATH".to_string()),
-        ),
-        Some(jar) => (Some(meteor::meteor_score(&jar, &images)?.0), None),
+            Some(_) if !meteor::java_on_path() => {
+                Err("METEOR not computed: no `java` on PATH".to_string())
+            }
+            Some(jar) => Ok(jar),
+        },
+        #[cfg(test)]
+        MeteorRun::Jar(jar) => Ok(jar),
+    };
+    let (meteor, per_image_meteor, meteor_note) = match jar {
+        Err(note) => (None, None, Some(note)),
+        Ok(jar) => {
+            let (corpus, per) = meteor::meteor_score(&jar, &images)?;
+            (
+                Some(corpus),
+                Some(gts.keys().copied().zip(per).collect()),
+                None,
+            )
+        }
     };
     Ok(CaptionScores {
         bleu: b.corpus,
@@ -224,6 +267,7 @@ fn evaluate_inner(
         cider,
         meteor,
         per_image_cider: gts.keys().copied().zip(per_cider).collect(),
+        per_image_meteor,
         meteor_note,
     })
 }
@@ -291,6 +335,7 @@ mod tests {
     use serde_json::Value;
 
     struct Fixture {
+        text: String,
         json: Value,
         order: Vec<u64>,
         gts: BTreeMap<u64, Vec<String>>,
@@ -299,7 +344,10 @@ mod tests {
 
     fn fixture() -> Fixture {
         let path = crate::test_paths::fixture("caption-metrics/coco-eval-small.json");
-        let json: Value = read_json(&path).expect("fixture parses");
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let json: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let order: Vec<u64> = json["image_order"]
             .as_array()
             .expect("image_order")
@@ -328,6 +376,7 @@ mod tests {
             "image_order covers the ground truth"
         );
         Fixture {
+            text,
             json,
             order,
             gts,
@@ -351,13 +400,127 @@ mod tests {
             .collect()
     }
 
+    /// The number literal (or list of them) of key `metric` in the object of key `section` of
+    /// the fixture, parsed by Rust's correctly rounded `str::parse`: serde_json without its
+    /// `float_roundtrip` feature may read a decimal as the neighbouring double, which would
+    /// rule out exact comparisons. Cross-checked against the serde_json values.
+    fn exact_floats(f: &Fixture, section: &str, metric: &str) -> Vec<f64> {
+        let name = format!("fixture {section}.{metric}");
+        let rest = f
+            .text
+            .find(&format!("\"{section}\""))
+            .map(|i| &f.text[i..])
+            .unwrap_or_else(|| panic!("{name}: no `{section}`"));
+        let key = format!("\"{metric}\"");
+        let after = rest
+            .find(&key)
+            .map(|i| rest[i + key.len()..].trim_start())
+            .and_then(|r| r.strip_prefix(':'))
+            .map(str::trim_start)
+            .unwrap_or_else(|| panic!("{name}: no `{metric}`"));
+        let body = match after.strip_prefix('[') {
+            Some(list) => list.find(']').map(|e| &list[..e]),
+            None => after.find([',', '}']).map(|e| &after[..e]),
+        }
+        .unwrap_or_else(|| panic!("{name}: unterminated value"));
+        let exact: Vec<f64> = body
+            .split(',')
+            .map(|s| {
+                s.trim()
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{name}: {s:?} is not a number: {e}"))
+            })
+            .collect();
+        let v = &f.json[section][metric];
+        let serde = if v.is_array() {
+            floats(v)
+        } else {
+            vec![
+                v.as_f64()
+                    .unwrap_or_else(|| panic!("{name} is not a number")),
+            ]
+        };
+        assert_close(
+            &format!("{name} (text vs serde_json)"),
+            &exact,
+            &serde,
+            0.0,
+            1e-15,
+        );
+        exact
+    }
+
     /// Per-image values of `metric` from the fixture, keyed by image id.
     fn per_image(f: &Fixture, metric: &str) -> BTreeMap<u64, f64> {
-        f.order
-            .iter()
-            .copied()
-            .zip(floats(&f.json["per_image"][metric]))
-            .collect()
+        let values = exact_floats(f, "per_image", metric);
+        assert_eq!(
+            values.len(),
+            f.order.len(),
+            "fixture per_image.{metric} has one value per image of image_order"
+        );
+        f.order.iter().copied().zip(values).collect()
+    }
+
+    /// Corpus value of `metric` from the fixture.
+    fn corpus(f: &Fixture, metric: &str) -> f64 {
+        match exact_floats(f, "scores", metric)[..] {
+            [v] => v,
+            ref other => panic!("fixture scores.{metric}: {other:?} is not one number"),
+        }
+    }
+
+    /// Fails unless `got` and `want` have the same length and every pair is finite with
+    /// `|got - want| <= atol + rtol * |want|`; returns the largest `|got - want|`.
+    fn assert_close(name: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) -> f64 {
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{name}: {} values, the fixture has {}",
+            got.len(),
+            want.len()
+        );
+        let mut worst = 0.0_f64;
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                w.is_finite(),
+                "{name}[{i}]: fixture value {w} is not finite"
+            );
+            let d = (g - w).abs();
+            assert!(
+                g.is_finite() && d <= atol + rtol * w.abs(),
+                "{name}[{i}]: {g} vs pycocoevalcap {w} (|diff| {d:e}, atol {atol:e}, rtol {rtol:e})"
+            );
+            worst = worst.max(d);
+        }
+        worst
+    }
+
+    /// [`assert_close`] on two id-keyed maps, which must have the same ids; a failure names
+    /// the image.
+    fn assert_close_map(
+        name: &str,
+        got: &BTreeMap<u64, f64>,
+        want: &BTreeMap<u64, f64>,
+        atol: f64,
+        rtol: f64,
+    ) -> f64 {
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            want.keys().collect::<Vec<_>>(),
+            "{name}: image ids differ from the fixture's"
+        );
+        got.iter()
+            .zip(want.values())
+            .map(|((id, &g), &w)| {
+                assert_close(&format!("{name} of image {id}"), &[g], &[w], atol, rtol)
+            })
+            .fold(0.0, f64::max)
+    }
+
+    /// Image ids (in evaluation order) zipped with per-image values, lengths checked.
+    fn keyed(ids: &[u64], values: impl ExactSizeIterator<Item = f64>) -> BTreeMap<u64, f64> {
+        assert_eq!(values.len(), ids.len(), "one value per image");
+        ids.iter().copied().zip(values).collect()
     }
 
     #[test]
@@ -382,8 +545,15 @@ mod tests {
                 checked += 1;
             }
         }
+        assert_eq!(
+            got.next(),
+            None,
+            "more tokenised references than the fixture has"
+        );
         let hyps: Vec<&str> = f.order.iter().map(|id| f.res[id].as_str()).collect();
-        for (id, got) in f.order.iter().zip(ptb::ptb_tokenize_all(&hyps)) {
+        let got = ptb::ptb_tokenize_all(&hyps);
+        assert_eq!(got.len(), hyps.len(), "one tokenised candidate per image");
+        for (id, got) in f.order.iter().zip(got) {
             let want = strings(&f.json["ptb_tokenized"]["res"][id.to_string()]);
             assert_eq!(vec![got], want, "candidate of image {id}");
             checked += 1;
@@ -391,93 +561,150 @@ mod tests {
         assert_eq!(checked, refs.len() + hyps.len());
     }
 
+    /// Absolute and relative tolerance of the BLEU / ROUGE-L / CIDEr comparisons: f64 sums in
+    /// another order than numpy's and `exp`/`log` of another libm (measured: all equal but one
+    /// per-image BLEU-2, 1.1e-16 off).
+    const ATOL: f64 = 1e-14;
+    const RTOL: f64 = 1e-14;
+
     #[test]
     fn scores_match_pycocoevalcap_fixture() {
         let f = fixture();
-        let tol = 1e-4;
         let images = tokenize_for_eval(&f.gts, &f.res, Path::new("gt"), Path::new("res"))
             .expect("tokenises");
         let ids: Vec<u64> = f.gts.keys().copied().collect();
-        let scores = &f.json["scores"];
+        let want = |name: &str| corpus(&f, name);
         let mut report = Vec::new();
-        let mut check = |name: &str, got: f64, want: f64| {
-            let d = (got - want).abs();
-            report.push(format!("{name}: |diff| {d:.2e}"));
-            assert!(d <= tol, "{name}: {got} vs {want}");
+        let check = |name: &str, got: f64, want: f64| {
+            let d = assert_close(name, &[got], &[want], ATOL, RTOL);
+            format!("{name}: {d:.1e}")
         };
 
         let b = bleu::bleu(&images);
         for k in 0..4 {
             let name = format!("Bleu_{}", k + 1);
-            check(&name, b.corpus[k], scores[&name].as_f64().expect("score"));
-            let want = per_image(&f, &name);
-            let worst = ids
-                .iter()
-                .zip(&b.per_image)
-                .map(|(id, v)| (v[k] - want[id]).abs())
-                .fold(0.0, f64::max);
-            check(&format!("{name} per image (max)"), worst, 0.0);
+            report.push(check(&name, b.corpus[k], want(&name)));
+            let got = keyed(&ids, b.per_image.iter().map(|v| v[k]));
+            let d = assert_close_map(&name, &got, &per_image(&f, &name), ATOL, RTOL);
+            report.push(format!("{name} per image (max): {d:.1e}"));
         }
         let (rouge, rouge_per) = rouge::rouge_l(&images);
-        check("ROUGE_L", rouge, scores["ROUGE_L"].as_f64().expect("score"));
-        let want = per_image(&f, "ROUGE_L");
-        let worst = ids
-            .iter()
-            .zip(&rouge_per)
-            .map(|(id, v)| (v - want[id]).abs())
-            .fold(0.0, f64::max);
-        check("ROUGE_L per image (max)", worst, 0.0);
+        report.push(check("ROUGE_L", rouge, want("ROUGE_L")));
+        let got = keyed(&ids, rouge_per.iter().copied());
+        let d = assert_close_map("ROUGE_L", &got, &per_image(&f, "ROUGE_L"), ATOL, RTOL);
+        report.push(format!("ROUGE_L per image (max): {d:.1e}"));
 
-        let all = evaluate_captions(&f.gts, &f.res).expect("evaluates");
-        check("CIDEr", all.cider, scores["CIDEr"].as_f64().expect("score"));
-        let want = per_image(&f, "CIDEr");
-        assert_eq!(all.per_image_cider.len(), want.len());
-        let worst = want
-            .iter()
-            .map(|(id, w)| (all.per_image_cider[id] - w).abs())
-            .fold(0.0, f64::max);
-        check("CIDEr per image (max)", worst, 0.0);
-        for k in 0..4 {
-            assert_eq!(all.bleu[k], b.corpus[k]);
-        }
+        let all = evaluate_captions_without_meteor(&f.gts, &f.res).expect("evaluates");
+        report.push(check("CIDEr", all.cider, want("CIDEr")));
+        let d = assert_close_map(
+            "CIDEr",
+            &all.per_image_cider,
+            &per_image(&f, "CIDEr"),
+            ATOL,
+            RTOL,
+        );
+        report.push(format!("CIDEr per image (max): {d:.1e}"));
+        assert_eq!(all.bleu, b.corpus);
         assert_eq!(all.rouge_l, rouge);
 
-        // METEOR runs only with Java and COCA_METEOR_JAR; otherwise it must be absent, not guessed.
-        match (meteor::meteor_jar_from_env(), meteor::java_on_path()) {
-            (Some(_), true) => {
-                let m = all
-                    .meteor
-                    .expect("METEOR computed when jar and java are available");
-                check("METEOR", m, scores["METEOR"].as_f64().expect("score"));
-                let (_, per) =
-                    meteor::meteor_score(&meteor::meteor_jar_from_env().expect("jar"), &images)
-                        .expect("meteor");
-                let want = per_image(&f, "METEOR");
-                let worst = ids
-                    .iter()
-                    .zip(&per)
-                    .map(|(id, v)| (v - want[id]).abs())
-                    .fold(0.0, f64::max);
-                check("METEOR per image (max)", worst, 0.0);
-            }
-            _ => {
-                assert!(all.meteor.is_none());
-                assert!(
-                    all.meteor_note
-                        .as_deref()
-                        .is_some_and(|n| n.contains("not computed"))
-                );
-                assert!(all.to_json().get("METEOR").is_none());
-            }
-        }
+        // Without METEOR it is absent, never guessed.
+        assert_eq!(all.meteor, None);
+        assert_eq!(all.per_image_meteor, None);
+        assert_eq!(
+            all.meteor_note.as_deref(),
+            Some("METEOR not computed: not requested")
+        );
         let json = all.to_json();
-        for key in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"] {
-            assert!(
-                json.get(key).is_some_and(Value::is_number),
+        assert!(json.get("METEOR").is_none(), "{json}");
+        let fields = [
+            all.bleu[0],
+            all.bleu[1],
+            all.bleu[2],
+            all.bleu[3],
+            all.rouge_l,
+            all.cider,
+        ];
+        for (key, v) in ["Bleu_1", "Bleu_2", "Bleu_3", "Bleu_4", "ROUGE_L", "CIDEr"]
+            .into_iter()
+            .zip(fields)
+        {
+            assert_eq!(
+                json.get(key).and_then(Value::as_f64),
+                Some(v),
                 "{key} in {json}"
             );
         }
-        eprintln!("caption fixture agreement: {}", report.join("; "));
+        eprintln!(
+            "caption fixture agreement (max |diff|): {}",
+            report.join("; ")
+        );
+    }
+
+    /// Whether `CI` says this is a CI run (set, and not empty, `0` or `false`).
+    fn in_ci() -> bool {
+        std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE"))
+    }
+
+    /// Tolerance of the METEOR comparison: none. The jar does the arithmetic and prints each
+    /// double in full (Java `Double.toString`), which Python's `float()` and Rust's `parse` read
+    /// back to the same double (measured: corpus and all 60 per-image values identical).
+    const METEOR_TOL: f64 = 0.0;
+
+    /// METEOR 1.5 through the reference jar, corpus and per image, against pycocoevalcap's
+    /// values. Needs `COCA_METEOR_JAR` (see `.ci/meteor.sh`) and `java`; fails in CI without them.
+    #[test]
+    fn meteor_matches_pycocoevalcap_fixture() {
+        let env = meteor::METEOR_JAR_ENV;
+        let Some(jar) = meteor::meteor_jar_from_env() else {
+            assert!(
+                !in_ci(),
+                "CI is set but {env} is not: METEOR must be checked in CI \
+                 (export {env}=\"$(.ci/meteor.sh)\")"
+            );
+            eprintln!(
+                "METEOR NOT CHECKED: {env} is not set, so the METEOR fixture test did not run \
+                 (export {env}=\"$(.ci/meteor.sh)\" with java on PATH to run it)"
+            );
+            return;
+        };
+        assert!(
+            meteor::java_on_path(),
+            "{env} is set ({}) but there is no `java` on PATH",
+            jar.display()
+        );
+        let f = fixture();
+        let all = evaluate_inner(
+            &f.gts,
+            &f.res,
+            Path::new("gt"),
+            Path::new("res"),
+            MeteorRun::Jar(jar.clone()),
+        )
+        .unwrap_or_else(|e| panic!("METEOR run failed: {e}"));
+        let want = corpus(&f, "METEOR");
+        let got = all.meteor.expect("METEOR computed");
+        let d_corpus = assert_close("METEOR (corpus)", &[got], &[want], METEOR_TOL, 0.0);
+        let per = all
+            .per_image_meteor
+            .as_ref()
+            .expect("per-image METEOR computed");
+        let d_per = assert_close_map(
+            "METEOR per image",
+            per,
+            &per_image(&f, "METEOR"),
+            METEOR_TOL,
+            0.0,
+        );
+        assert_eq!(all.meteor_note, None);
+        assert_eq!(
+            all.to_json().get("METEOR").and_then(Value::as_f64),
+            Some(got),
+            "METEOR in the JSON scores"
+        );
+        eprintln!(
+            "METEOR checked with {}: corpus |diff| {d_corpus:e}, per image max |diff| {d_per:e}",
+            jar.display()
+        );
     }
 
     #[test]
