@@ -393,18 +393,30 @@ fn unsupported_option(
     let is_false = value == &Value::Bool(false) || null;
     let empty = null || value.as_object().is_some_and(|o| o.is_empty());
     let unset = |name: &str| siblings.get(name).is_none_or(Value::is_null);
-    let tower = matches!(section, Section::Vision | Section::Text | Section::Multimodal);
+    let tower = matches!(
+        section,
+        Section::Vision | Section::Text | Section::Multimodal
+    );
     let ok = |cond: bool, reason: &'static str| (!cond).then_some(reason);
     match (*section, key) {
         (Section::Model, "quick_gelu") => ok(is_false, "QuickGELU is not implemented (GELU only)"),
-        (Section::Model, "init_logit_bias") => ok(null, "a logit bias (SigLIP-style) is not implemented"),
-        (Section::Model, "nonscalar_logit_scale") => ok(is_false, "only a scalar logit scale is implemented"),
+        (Section::Model, "init_logit_bias") => {
+            ok(null, "a logit bias (SigLIP-style) is not implemented")
+        }
+        (Section::Model, "nonscalar_logit_scale") => {
+            ok(is_false, "only a scalar logit scale is implemented")
+        }
         // Initial values (the weights override them), dtype and class choice: no effect.
         (Section::Model, "init_logit_scale" | "cast_dtype" | "custom_text") => None,
         (_, "ls_init_value") if tower => ok(null, "LayerScale is not implemented"),
         (_, "act_kwargs") if tower => ok(empty, "activation arguments are not implemented"),
-        (_, "norm_kwargs") if tower => ok(empty, "LayerNorm arguments (e.g. eps) are not implemented"),
-        (_, "block_type") if tower => ok(null || value == "default", "only the default block is implemented"),
+        (_, "norm_kwargs") if tower => {
+            ok(empty, "LayerNorm arguments (e.g. eps) are not implemented")
+        }
+        (_, "block_type") if tower => ok(
+            null || value == "default",
+            "only the default block is implemented",
+        ),
         (
             _,
             "qk_norm" | "scaled_cosine_attn" | "scale_heads" | "scale_attn_inner" | "scale_attn"
@@ -419,31 +431,42 @@ fn unsupported_option(
             null || value == "learnable",
             "only learnable position embeddings are implemented",
         ),
-        (Section::Vision, "final_ln_after_pool") => ok(is_false, "ln_post after pooling is not implemented"),
-        (Section::Vision, "pool_type") => ok(null || value == "tok", "only pool_type \"tok\" is implemented"),
-        (Section::Vision, "timm_model_name") => ok(null, "timm image towers are not implemented"),
-        (Section::Vision, k) if k.starts_with("timm_") => {
-            ok(unset("timm_model_name"), "timm image towers are not implemented")
+        (Section::Vision, "final_ln_after_pool") => {
+            ok(is_false, "ln_post after pooling is not implemented")
         }
+        (Section::Vision, "pool_type") => ok(
+            null || value == "tok",
+            "only pool_type \"tok\" is implemented",
+        ),
+        (Section::Vision, "timm_model_name") => ok(null, "timm image towers are not implemented"),
+        (Section::Vision, k) if k.starts_with("timm_") => ok(
+            unset("timm_model_name"),
+            "timm image towers are not implemented",
+        ),
         (Section::Text | Section::Multimodal, "hf_model_name") => {
             ok(null, "Hugging Face text towers are not implemented")
         }
         (
             Section::Text | Section::Multimodal,
             "hf_model_pretrained" | "hf_proj_type" | "hf_pooler_type",
-        ) => ok(unset("hf_model_name"), "Hugging Face text towers are not implemented"),
+        ) => ok(
+            unset("hf_model_name"),
+            "Hugging Face text towers are not implemented",
+        ),
         (Section::Text | Section::Multimodal, "hf_tokenizer_name") => {
             ok(null, "only the CLIP tokenizer is implemented")
         }
         (Section::Text | Section::Multimodal, "tokenizer_mode") => {
             ok(null, "only the CLIP tokenizer is implemented")
         }
-        (Section::Text | Section::Multimodal, "tokenizer_kwargs") => {
-            ok(empty, "tokenizer arguments (e.g. other text cleaning) are not implemented")
-        }
-        (Section::Text | Section::Multimodal, "no_causal_mask") => {
-            ok(is_false, "a text tower without causal mask is not implemented")
-        }
+        (Section::Text | Section::Multimodal, "tokenizer_kwargs") => ok(
+            empty,
+            "tokenizer arguments (e.g. other text cleaning) are not implemented",
+        ),
+        (Section::Text | Section::Multimodal, "no_causal_mask") => ok(
+            is_false,
+            "a text tower without causal mask is not implemented",
+        ),
         (Section::Text | Section::Multimodal, "proj_bias") => {
             ok(is_false, "a text projection bias is not implemented")
         }
@@ -452,11 +475,14 @@ fn unsupported_option(
             "only a linear text projection is implemented",
         ),
         // CoCa's text tower pools its appended CLS token whatever these say.
-        (Section::Text | Section::Multimodal, "pool_type" | "final_ln_after_pool" | "eos_id") => None,
-        // Unused by open_clip's multimodal decoder construction.
-        (Section::Multimodal, "dim_head" | "n_queries" | "embed_cls" | "output_tokens" | "pad_id") => {
+        (Section::Text | Section::Multimodal, "pool_type" | "final_ln_after_pool" | "eos_id") => {
             None
         }
+        // Unused by open_clip's multimodal decoder construction.
+        (
+            Section::Multimodal,
+            "dim_head" | "n_queries" | "embed_cls" | "output_tokens" | "pad_id",
+        ) => None,
         _ => Some("not an open_clip option this crate knows, so it may change the computation"),
     }
 }
@@ -563,8 +589,14 @@ mod tests {
         cfg.text_cfg.vocab_size = 1000;
         cfg.multimodal_cfg.vocab_size = 1000;
         cfg.validate("x").unwrap();
-        let e = cfg.check_tokenizer(49408, "tok.json").unwrap_err().to_string();
-        assert!(e.contains("tok.json") && e.contains("49408") && e.contains("1000"), "{e}");
+        let e = cfg
+            .check_tokenizer(49408, "tok.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tok.json") && e.contains("49408") && e.contains("1000"),
+            "{e}"
+        );
         CocaConfig::coca_vit_b_32()
             .check_tokenizer(49408, "clip")
             .unwrap();
@@ -589,9 +621,15 @@ mod tests {
             (&["vision_cfg", "ls_init_value"], json!(1e-5)),
             (&["vision_cfg", "norm_kwargs"], json!({"eps": 1e-6})),
             (&["vision_cfg", "pool_type"], json!("avg")),
-            (&["vision_cfg", "timm_model_name"], json!("vit_base_patch16_224")),
+            (
+                &["vision_cfg", "timm_model_name"],
+                json!("vit_base_patch16_224"),
+            ),
             (&["text_cfg", "hf_model_name"], json!("roberta-base")),
-            (&["text_cfg", "tokenizer_kwargs"], json!({"clean": "canonicalize"})),
+            (
+                &["text_cfg", "tokenizer_kwargs"],
+                json!({"clean": "canonicalize"}),
+            ),
             (&["text_cfg", "qk_norm"], json!(true)),
             (&["multimodal_cfg", "no_causal_mask"], json!(true)),
             (&["text_cfg", "a_new_option"], json!(1)),

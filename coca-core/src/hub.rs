@@ -159,7 +159,10 @@ pub fn resolve_tokenizer(explicit: Option<&Path>, model: Option<&ModelFiles>) ->
 ///
 /// # Errors
 /// As [`ClipTokenizer::load`] for the chosen file.
-pub fn load_tokenizer(explicit: Option<&Path>, model: Option<&ModelFiles>) -> Result<ClipTokenizer> {
+pub fn load_tokenizer(
+    explicit: Option<&Path>,
+    model: Option<&ModelFiles>,
+) -> Result<ClipTokenizer> {
     ClipTokenizer::load(resolve_tokenizer(explicit, model).as_deref())
 }
 
@@ -202,7 +205,8 @@ mod tests {
 
     #[test]
     fn tokenizer_defaults_to_the_builtin_vocabulary() {
-        let files = resolve_model(crate::test_paths::fixture("coca-tiny").to_str().unwrap()).unwrap();
+        let files =
+            resolve_model(crate::test_paths::fixture("coca-tiny").to_str().unwrap()).unwrap();
         assert_eq!(files.tokenizer, None, "the fixture ships no tokenizer.json");
         assert_eq!(resolve_tokenizer(None, Some(&files)), None);
         let explicit = Path::new("my/tokenizer.json");

@@ -125,7 +125,10 @@ fn embed_writes_open_clip_features() {
     assert!(o.status.success(), "{}", stderr(&o));
     let log = stderr(&o);
     assert!(log.contains("loading CoCa"), "{log}");
-    assert!(!log.contains('\u{1b}'), "ANSI escape codes in a piped log: {log:?}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "ANSI escape codes in a piped log: {log:?}"
+    );
     let got = read_tensors(&out);
     let want = read_tensors(&fixture("coca-tiny/reference.safetensors"));
     // Images go through the CLI's own decoding and preprocessing here, so this also checks
@@ -278,7 +281,12 @@ fn zero_shot_matches_open_clip_features() {
             got[j] = t["prob"].as_f64().unwrap();
         }
         // 1e-4 on the features is up to 1e-2 on the logits (scale 100).
-        assert_close(&format!("image {i} probabilities"), &got, &want, Tol::abs(2e-3));
+        assert_close(
+            &format!("image {i} probabilities"),
+            &got,
+            &want,
+            Tol::abs(2e-3),
+        );
     }
 }
 

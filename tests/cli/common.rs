@@ -122,11 +122,20 @@ pub fn assert_resumed(run: &Path, before: &[String], from_step: u64, last_step: 
         .collect();
     let resumes: Vec<_> = records.iter().filter(|r| r["kind"] == "resume").collect();
     assert_eq!(resumes.len(), 1, "resume records: {resumes:?}");
-    assert_eq!(resumes[0]["step"].as_u64(), Some(from_step), "{}", resumes[0]);
+    assert_eq!(
+        resumes[0]["step"].as_u64(),
+        Some(from_step),
+        "{}",
+        resumes[0]
+    );
     let steps: Vec<u64> = records
         .iter()
         .filter(|r| r["kind"] == "train")
         .map(|r| r["step"].as_u64().unwrap())
         .collect();
-    assert_eq!(steps, (1..=last_step).collect::<Vec<_>>(), "train steps logged");
+    assert_eq!(
+        steps,
+        (1..=last_step).collect::<Vec<_>>(),
+        "train steps logged"
+    );
 }

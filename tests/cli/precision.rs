@@ -98,7 +98,11 @@ fn bf16_training_keeps_f32_master_weights() {
     assert_eq!(w32.len(), start.len(), "f32 export tensors");
     assert_eq!(w16.len(), start.len(), "bf16 export tensors");
     for (name, s) in &start {
-        assert_eq!((w32[name].len(), w16[name].len()), (s.len(), s.len()), "{name}");
+        assert_eq!(
+            (w32[name].len(), w16[name].len()),
+            (s.len(), s.len()),
+            "{name}"
+        );
         for ((a, b), s) in w32[name].iter().zip(&w16[name]).zip(s) {
             let (d32, d16) = (f64::from(a - s), f64::from(b - s));
             dot += d32 * d16;

@@ -21,7 +21,10 @@ pub fn test_device() -> Device {
 
 /// Whether the numerical tests run on the default CPU device.
 fn on_cpu() -> bool {
-    matches!(std::env::var("COCA_TEST_DEVICE").as_deref(), Ok("cpu") | Err(_))
+    matches!(
+        std::env::var("COCA_TEST_DEVICE").as_deref(),
+        Ok("cpu") | Err(_)
+    )
 }
 
 /// Parity tolerance of activations, features and losses (f32): `1e-4 + 1e-4 * |ref|` on the
@@ -82,4 +85,3 @@ pub fn values<const D: usize>(t: Tensor<D>) -> (Vec<usize>, Vec<f32>) {
     let data: TensorData = t.into_data().convert::<f32>();
     (data.shape().to_vec(), data.try_to_vec::<f32>().unwrap())
 }
-

@@ -5,8 +5,8 @@ use coca_core::loss::CocaLossConfig;
 use coca_core::{Coca, Pretrained};
 
 use crate::common::{
-    Closeness, Tol, assert_close, assert_close_shaped, fixture, gradient_tolerance, parity_tolerance,
-    read_reference, test_device, values,
+    Closeness, Tol, assert_close, assert_close_shaped, fixture, gradient_tolerance,
+    parity_tolerance, read_reference, test_device, values,
 };
 
 fn reference_losses() -> (f32, f32) {
@@ -173,7 +173,10 @@ fn gradients_match_open_clip() {
         // the absolute part scales with the tensor's largest value, small enough that the
         // rows of tiny gradients (e.g. 255 of the 256 pooler queries, ~1e-5) are checked.
         let scale = want.1.iter().fold(0f32, |m, v| m.max(v.abs()));
-        assert!(scale.is_finite() && scale > 0.0, "{name}: reference scale {scale}");
+        assert!(
+            scale.is_finite() && scale > 0.0,
+            "{name}: reference scale {scale}"
+        );
         let tol = Tol::new(tol.atol * f64::from(scale), tol.rtol);
         let c = assert_close_shaped(name, &value, want, tol);
         eprintln!("{name}: {c:?} (atol {:e})", tol.atol);

@@ -247,7 +247,9 @@ fn resuming_after_a_kill_reproduces_the_uninterrupted_run() {
     let log = std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap();
     let before: Vec<&str> = log
         .lines()
-        .filter(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64() <= Some(3))
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64() <= Some(3)
+        })
         .collect();
     std::fs::write(killed.join("metrics.jsonl"), before.join("\n") + "\n").unwrap();
     let src = checkpoint::dir_of(&straight, 3);
@@ -284,7 +286,10 @@ fn resuming_after_a_kill_reproduces_the_uninterrupted_run() {
     assert_eq!(steps, (1..=6).collect::<Vec<_>>(), "train steps logged");
     let want: Vec<_> = records(&straight, "train").iter().map(trajectory).collect();
     let got: Vec<_> = records(&killed, "train").iter().map(trajectory).collect();
-    assert_eq!(got, want, "the resumed trajectory differs from the straight run");
+    assert_eq!(
+        got, want,
+        "the resumed trajectory differs from the straight run"
+    );
 
     // A truncated newest checkpoint is detected; the previous good one is used, and the
     // resume says so in metrics.jsonl.
@@ -304,7 +309,10 @@ fn resuming_after_a_kill_reproduces_the_uninterrupted_run() {
     let skipped = last["skipped_corrupt"].as_array().unwrap();
     assert_eq!(skipped.len(), 1, "{last}");
     assert!(
-        skipped[0]["checkpoint"].as_str().unwrap().ends_with("step-00000006"),
+        skipped[0]["checkpoint"]
+            .as_str()
+            .unwrap()
+            .ends_with("step-00000006"),
         "{last}"
     );
     assert!(final_weights(&straight) == final_weights(&killed));
