@@ -29,7 +29,7 @@ pub enum Command {
     Finetune(FinetuneArgs),
     /// Score predictions with a task's official metric (no model needed).
     #[command(subcommand)]
-    Evaluate(EvaluateCommand),
+    Evaluate(EvaluateArgs),
     /// Run the exported model of a fine-tuning run on its validation data.
     Predict(PredictArgs),
     /// Write a model's backbone as an open_clip `safetensors` state dict.
@@ -38,33 +38,19 @@ pub enum Command {
     Synth(SynthArgs),
 }
 
-/// The downstream tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum TaskArg {
-    Vqa,
-    SnliVe,
-    Nlvr2,
-    Caption,
-    Pretrain,
-}
-
-impl From<TaskArg> for coca_tasks::run::TaskKind {
-    fn from(t: TaskArg) -> Self {
-        use coca_tasks::run::TaskKind;
-        match t {
-            TaskArg::Vqa => TaskKind::Vqa,
-            TaskArg::SnliVe => TaskKind::SnliVe,
-            TaskArg::Nlvr2 => TaskKind::Nlvr2,
-            TaskArg::Caption => TaskKind::Caption,
-            TaskArg::Pretrain => TaskKind::Pretrain,
-        }
-    }
+/// A task name from the registry (`vqa`, `snli-ve`, ...), checked by clap.
+fn task_parser() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        coca_tasks::registry::TASKS
+            .iter()
+            .map(|t| clap::builder::PossibleValue::new(t.name()).help(t.about())),
+    )
 }
 
 #[derive(Debug, Args)]
 pub struct FinetuneArgs {
-    #[arg(value_enum)]
-    pub task: TaskArg,
+    #[arg(value_parser = task_parser())]
+    pub task: String,
     /// Run configuration (TOML). Not needed with --resume (the run's config.toml is used).
     #[arg(long, required_unless_present = "resume")]
     pub config: Option<PathBuf>,
@@ -79,59 +65,85 @@ pub struct FinetuneArgs {
     pub strict: bool,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum EvaluateCommand {
-    /// VQAv2 accuracy (official evaluator): overall and per answer type.
-    Vqa {
-        #[arg(long)]
-        questions: PathBuf,
-        #[arg(long)]
-        annotations: PathBuf,
-        /// Results `[{question_id, answer}]`.
-        #[arg(long)]
-        results: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-    /// SNLI-VE accuracy, overall and per class.
-    SnliVe {
-        /// Ground truth `snli_ve_{dev,test}.jsonl`.
-        #[arg(long)]
-        data: PathBuf,
-        /// Predictions: JSON Lines with `line` (1-based line of the data file) or `pairID`, and `prediction`.
-        #[arg(long)]
-        predictions: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-    /// NLVR2 accuracy and consistency.
-    Nlvr2 {
-        /// Ground truth (`dev.json` / `test1.json`, JSON Lines).
-        #[arg(long)]
-        data: PathBuf,
-        /// Predictions CSV `identifier,prediction`.
-        #[arg(long)]
-        predictions: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-    /// COCO caption metrics: BLEU-1..4, ROUGE-L, CIDEr (METEOR when java + jar are available).
-    Caption {
-        /// Ground truth in COCO caption format.
-        #[arg(long)]
-        annotations: PathBuf,
-        /// Results `[{image_id, caption}]`.
-        #[arg(long)]
-        results: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
+/// `coca-cli evaluate <task> --<file> PATH ... [--json]`: one subcommand per registered task
+/// with the files its [`TaskSpec::eval_files`](coca_tasks::registry::TaskSpec::eval_files)
+/// names, built from the registry.
+#[derive(Debug, Clone)]
+pub struct EvaluateArgs {
+    pub task: String,
+    pub files: coca_tasks::registry::EvalFiles,
+    /// Print the scores as JSON.
+    pub json: bool,
+}
+
+impl clap::FromArgMatches for EvaluateArgs {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, sub)) = matches.subcommand() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
+        };
+        let spec = coca_tasks::registry::find(name)
+            .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidSubcommand, e))?;
+        let mut files = coca_tasks::registry::EvalFiles::default();
+        for f in spec.eval_files() {
+            if let Some(p) = sub.get_one::<PathBuf>(f.flag) {
+                files.0.insert(f.flag.to_string(), p.clone());
+            }
+        }
+        Ok(Self {
+            task: name.to_string(),
+            files,
+            json: sub.get_flag("json"),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Subcommand for EvaluateArgs {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        let mut cmd = cmd.subcommand_required(true).arg_required_else_help(true);
+        for spec in coca_tasks::registry::TASKS
+            .iter()
+            .filter(|t| !t.eval_files().is_empty())
+        {
+            let mut sub = clap::Command::new(spec.name()).about(spec.about());
+            for f in spec.eval_files() {
+                sub = sub.arg(
+                    clap::Arg::new(f.flag)
+                        .long(f.flag)
+                        .required(true)
+                        .value_name("PATH")
+                        .value_parser(clap::value_parser!(PathBuf))
+                        .help(f.help),
+                );
+            }
+            sub = sub.arg(
+                clap::Arg::new("json")
+                    .long("json")
+                    .action(clap::ArgAction::SetTrue)
+                    .help("Print the scores as JSON"),
+            );
+            cmd = cmd.subcommand(sub);
+        }
+        cmd
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        coca_tasks::registry::find(name).is_ok()
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
-    #[arg(value_enum)]
-    pub task: TaskArg,
+    #[arg(value_parser = task_parser())]
+    pub task: String,
     /// A finished fine-tuning run directory (with `export/`).
     #[arg(long)]
     pub run: PathBuf,

@@ -1,7 +1,9 @@
-//! The task head of the CoCa paper: a 1-query attentional pooler over the multimodal decoder
-//! outputs followed by a linear classifier, and the forward pass that feeds it.
+//! The classification plumbing shared by the tasks: the task head of the CoCa paper (a 1-query
+//! attentional pooler over the multimodal decoder outputs followed by a linear classifier),
+//! the forward pass that feeds it, softmax cross-entropy and argmax.
 
 use burn::module::Module;
+use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 use coca_core::Coca;
 use coca_core::model::attention::{key_bias, not_pad};
@@ -23,6 +25,18 @@ impl PooledClassifier {
             pool: AttentionalPooler::new(width, width, heads, 1, device),
             classifier: Linear::new(width * inputs, classes, true, 0.02, device),
         }
+    }
+
+    /// A head over the multimodal decoder of `coca` (its width).
+    pub fn over_decoder(
+        coca: &Coca,
+        heads: usize,
+        inputs: usize,
+        classes: usize,
+        device: &Device,
+    ) -> Self {
+        let width = coca.text_decoder.ln_final.weight.dims()[0];
+        Self::new(width, heads, inputs, classes, device)
     }
 
     /// Pools decoder states `[B, L, W]` (padding hidden by `tokens`) into `[B, W]`.
@@ -56,4 +70,11 @@ pub fn argmax_rows(logits: Tensor<2>) -> Vec<usize> {
     v.chunks(c)
         .map(|row| coca_core::generation::argmax(row) as usize)
         .collect()
+}
+
+/// Mean cross-entropy of logits `[B, C]` against class indices `[B]`.
+pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
+    let b = logits.dims()[0];
+    let logp = log_softmax(coca_core::precision::f32(logits), 1);
+    -logp.gather(1, labels.reshape([b, 1])).mean()
 }

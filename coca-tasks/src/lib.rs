@@ -13,6 +13,7 @@ pub mod jsonl;
 pub mod metrics;
 pub mod nlvr2;
 pub mod pretrain;
+pub mod registry;
 pub mod run;
 pub mod snli_ve;
 pub mod synth;

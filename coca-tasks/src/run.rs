@@ -1,52 +1,25 @@
-//! Running a task from a [`RunConfig`]: the one place that maps a task kind to its data, head
-//! and trainer. Used by `coca-cli finetune` / `predict` and by the [`FineTune`] builder.
+//! Running a task from a [`RunConfig`]: loading the backbone, then handing over to the task's
+//! [`TaskSpec`] (found in [`registry`](crate::registry)), which reads its own sections and
+//! calls [`Setup::act`]. Used by `coca-cli finetune` / `predict` and by the [`FineTune`]
+//! builder.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use burn::module::Module;
 use burn::store::ModuleSnapshot;
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
 
-use crate::caption::{CaptionData, CaptionTaskConfig, Captioning};
 use crate::engine::config::apply_overrides;
 use crate::engine::train::run_device;
 use crate::engine::{Backbone, RunConfig, RunOutcome, Trainer};
 use crate::error::{Result, TaskError};
 use crate::inputs::Inputs;
-use crate::nlvr2::{Nlvr2, Nlvr2Data};
-use crate::pretrain::{CaptionPair, Pretrain, PretrainConfig};
-use crate::snli_ve::{SnliVe, SnliVeData};
+use crate::registry::{TaskSpec, find};
 use crate::task::{EvalContext, Evaluation, Task};
-use crate::vqa::data::AnswerVocab;
-use crate::vqa::{Vqa, VqaData, VqaTaskConfig};
-
-/// The tasks (a closed set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TaskKind {
-    Vqa,
-    SnliVe,
-    Nlvr2,
-    Caption,
-    /// CoCa's own objective on image-caption pairs (continued pretraining).
-    Pretrain,
-}
-
-impl TaskKind {
-    /// The name used on the command line and in `task.json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            TaskKind::Vqa => "vqa",
-            TaskKind::SnliVe => "snli-ve",
-            TaskKind::Nlvr2 => "nlvr2",
-            TaskKind::Caption => "caption",
-            TaskKind::Pretrain => "pretrain",
-        }
-    }
-}
 
 /// What to do with a built task.
+#[derive(Debug, Clone, Copy)]
 enum Action<'a> {
     Train {
         resume: bool,
@@ -57,44 +30,103 @@ enum Action<'a> {
     },
 }
 
-/// The result of [`Action`].
-enum Done {
+/// The result of [`Setup::act`]: a finished training run or a prediction.
+pub enum Done {
     Trained(RunOutcome),
     Predicted(Evaluation),
 }
 
-fn act<T: Task>(
-    task: T,
+/// What a [`TaskSpec`] gets to build its task: the run configuration, the loaded backbone and
+/// what is being done (training, or predicting with an export).
+pub struct Setup<'a> {
     config: RunConfig,
     backbone: Backbone,
-    train: Vec<T::Item>,
-    val: Vec<T::Item>,
-    action: Action,
-) -> Result<Done> {
-    match action {
-        Action::Train { resume } => {
-            let trainer = Trainer {
-                task: Arc::new(task),
-                config,
-                backbone,
-                train: Arc::new(train),
-                val,
-            };
-            Ok(Done::Trained(trainer.run(resume)?))
+    action: Action<'a>,
+}
+
+impl Setup<'_> {
+    /// The run configuration.
+    pub fn config(&self) -> &RunConfig {
+        &self.config
+    }
+
+    /// The pretrained (or exported) backbone.
+    pub fn backbone(&self) -> &Backbone {
+        &self.backbone
+    }
+
+    /// Image and text preprocessing of the backbone, with the run's augmentation.
+    pub fn inputs(&self) -> Inputs {
+        Inputs::new(&self.backbone).with_augmentation(&self.config.train)
+    }
+
+    /// Attention heads for a task pooler over the multimodal decoder (its head count).
+    pub fn decoder_heads(&self) -> usize {
+        self.backbone.config.multimodal_cfg.heads
+    }
+
+    /// The `[data]` section as the task's type.
+    pub fn data<T: DeserializeOwned>(&self) -> Result<T> {
+        RunConfig::section(&self.config.data, "data")
+    }
+
+    /// The `[task]` section as the task's type.
+    pub fn task_config<T: DeserializeOwned>(&self) -> Result<T> {
+        RunConfig::section(&self.config.task, "task")
+    }
+
+    /// The export directory when predicting, `None` when training.
+    pub fn export_dir(&self) -> Option<&Path> {
+        match self.action {
+            Action::Predict { export_dir } => Some(export_dir),
+            Action::Train { .. } => None,
         }
-        Action::Predict { export_dir } => {
-            let device = run_device(&config)?;
-            let model = task.build_model(backbone.coca.clone(), &device);
-            let model = load_head(model, &export_dir.join("head.safetensors"))?;
-            // Exported weights are f32; a bf16 run predicts in bf16.
-            let model = coca_core::precision::for_device(model, &device);
-            let ctx = EvalContext {
-                device,
-                batch_size: config.eval.batch_size,
-                workers: config.train.workers,
-                strict: config.run.strict,
-            };
-            Ok(Done::Predicted(task.evaluate(&model, &val, &ctx)?))
+    }
+
+    /// Both splits to train (`both`); only the validation split to predict (`val`).
+    pub fn splits<T>(
+        &self,
+        both: impl FnOnce() -> Result<(Vec<T>, Vec<T>)>,
+        val: impl FnOnce() -> Result<Vec<T>>,
+    ) -> Result<(Vec<T>, Vec<T>)> {
+        match self.action {
+            Action::Predict { .. } => Ok((Vec::new(), val()?)),
+            Action::Train { .. } => both(),
+        }
+    }
+
+    /// Trains `task` on `train` (validating on `val`), or evaluates the export on `val`.
+    pub fn act<T: Task>(self, task: T, train: Vec<T::Item>, val: Vec<T::Item>) -> Result<Done> {
+        let Setup {
+            config,
+            backbone,
+            action,
+        } = self;
+        match action {
+            Action::Train { resume } => {
+                let trainer = Trainer {
+                    task: Arc::new(task),
+                    config,
+                    backbone,
+                    train: Arc::new(train),
+                    val,
+                };
+                Ok(Done::Trained(trainer.run(resume)?))
+            }
+            Action::Predict { export_dir } => {
+                let device = run_device(&config)?;
+                let model = task.build_model(backbone.coca.clone(), &device);
+                let model = load_head(model, &export_dir.join("head.safetensors"))?;
+                // Exported weights are f32; a bf16 run predicts in bf16.
+                let model = coca_core::precision::for_device(model, &device);
+                let ctx = EvalContext {
+                    device,
+                    batch_size: config.eval.batch_size,
+                    workers: config.train.workers,
+                    strict: config.run.strict,
+                };
+                Ok(Done::Predicted(task.evaluate(&model, &val, &ctx)?))
+            }
         }
     }
 }
@@ -138,7 +170,7 @@ pub fn load_head<M: Module>(mut model: M, path: &Path) -> Result<M> {
     Ok(model)
 }
 
-fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
+fn dispatch(spec: &dyn TaskSpec, config: RunConfig, action: Action) -> Result<Done> {
     let device = run_device(&config)?;
     device.seed(config.train.seed);
     let backbone = match &action {
@@ -151,132 +183,26 @@ fn dispatch(kind: TaskKind, config: RunConfig, action: Action) -> Result<Done> {
         }
         Action::Train { .. } => Backbone::load(&config.model, &device)?,
     };
-    let inputs = Inputs::new(&backbone).with_augmentation(&config.train);
-    let heads = backbone.config.multimodal_cfg.heads;
-    match kind {
-        TaskKind::Vqa => {
-            let data: VqaData = RunConfig::section(&config.data, "data")?;
-            let task_cfg: VqaTaskConfig = RunConfig::section(&config.task, "task")?;
-            let (vocab, train, val) = match &action {
-                // The answer vocabulary is the one the head was trained with.
-                Action::Predict { export_dir } => {
-                    let vocab = AnswerVocab::from_task_json(&export_dir.join("task.json"))?;
-                    let val = data.load_val_with(&vocab)?;
-                    (vocab, Vec::new(), val)
-                }
-                Action::Train { .. } => {
-                    let (vocab, train, val) = data.load()?;
-                    let dir = &config.run.out_dir;
-                    std::fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
-                    vocab.save(&dir.join("answer_vocab.json"))?;
-                    (vocab, train, val)
-                }
-            };
-            act(
-                Vqa {
-                    inputs,
-                    heads,
-                    vocab,
-                    config: task_cfg,
-                },
-                config,
-                backbone,
-                train,
-                val,
-                action,
-            )
-        }
-        TaskKind::SnliVe => {
-            let data: SnliVeData = RunConfig::section(&config.data, "data")?;
-            let (train, val) = splits(&action, || data.load(), || data.load_val())?;
-            act(
-                SnliVe { inputs, heads },
-                config,
-                backbone,
-                train,
-                val,
-                action,
-            )
-        }
-        TaskKind::Nlvr2 => {
-            let data: Nlvr2Data = RunConfig::section(&config.data, "data")?;
-            let (train, val) = splits(&action, || data.load(), || data.load_val())?;
-            act(
-                Nlvr2 { inputs, heads },
-                config,
-                backbone,
-                train,
-                val,
-                action,
-            )
-        }
-        TaskKind::Caption => {
-            let data: CaptionData = RunConfig::section(&config.data, "data")?;
-            let task_cfg: CaptionTaskConfig = RunConfig::section(&config.task, "task")?;
-            let (train, val) = data.load()?;
-            act(
-                Captioning {
-                    inputs,
-                    config: task_cfg,
-                },
-                config,
-                backbone,
-                train,
-                val,
-                action,
-            )
-        }
-        TaskKind::Pretrain => {
-            let data: CaptionData = RunConfig::section(&config.data, "data")?;
-            let task_cfg: PretrainConfig = RunConfig::section(&config.task, "task")?;
-            let (train, val) = data.load()?;
-            let pairs = |v: Vec<crate::caption::CaptionItem>| -> Vec<CaptionPair> {
-                v.into_iter()
-                    .map(|i| CaptionPair {
-                        image: i.image,
-                        caption: i.caption,
-                    })
-                    .collect()
-            };
-            act(
-                Pretrain {
-                    inputs,
-                    config: task_cfg,
-                },
-                config,
-                backbone,
-                pairs(train),
-                pairs(val),
-                action,
-            )
-        }
-    }
+    spec.run(Setup {
+        config,
+        backbone,
+        action,
+    })
 }
 
-/// Both splits to train; only the validation split to predict.
-fn splits<T>(
-    action: &Action,
-    both: impl FnOnce() -> Result<(Vec<T>, Vec<T>)>,
-    val: impl FnOnce() -> Result<Vec<T>>,
-) -> Result<(Vec<T>, Vec<T>)> {
-    match action {
-        Action::Predict { .. } => Ok((Vec::new(), val()?)),
-        Action::Train { .. } => both(),
-    }
-}
-
-/// Trains `kind` as `config` says (continuing from the run directory's checkpoints if `resume`).
-pub fn finetune(kind: TaskKind, config: RunConfig, resume: bool) -> Result<RunOutcome> {
-    match dispatch(kind, config, Action::Train { resume })? {
+/// Trains the task called `task` as `config` says (continuing from the run directory's
+/// checkpoints if `resume`).
+pub fn finetune(task: &str, config: RunConfig, resume: bool) -> Result<RunOutcome> {
+    match dispatch(find(task)?, config, Action::Train { resume })? {
         Done::Trained(o) => Ok(o),
         Done::Predicted(_) => unreachable!("training returns a run outcome"),
     }
 }
 
-/// Evaluates the exported model of `run_dir` on its configured validation data (optionally
+/// Evaluates the exported model of `run_dir` (a run of the task called `task`) on its configured validation data (optionally
 /// overridden), writing predictions and `metrics.json` into `out_dir`.
 pub fn predict(
-    kind: TaskKind,
+    task: &str,
     run_dir: &Path,
     overrides: &[String],
     out_dir: &Path,
@@ -285,8 +211,9 @@ pub fn predict(
     let mut config = RunConfig::load(&config_path, overrides)?;
     config.run.out_dir = out_dir.to_path_buf();
     let export_dir = run_dir.join("export");
+    let spec = find(task)?;
     let evaluation = match dispatch(
-        kind,
+        spec,
         config,
         Action::Predict {
             export_dir: &export_dir,
@@ -299,7 +226,7 @@ pub fn predict(
     if let Some((name, bytes)) = &evaluation.predictions {
         coca_core::checkpoint::write_atomic(&out_dir.join(name), bytes)?;
     }
-    let json = serde_json::to_vec_pretty(&serde_json::json!({"task": kind.name(), "metric": evaluation.metric, "metrics": evaluation.metrics, "skipped": evaluation.skipped}))
+    let json = serde_json::to_vec_pretty(&serde_json::json!({"task": spec.name(), "metric": evaluation.metric, "metrics": evaluation.metrics, "skipped": evaluation.skipped}))
         .map_err(|e| TaskError::Config(e.to_string()))?;
     coca_core::checkpoint::write_atomic(&out_dir.join("metrics.json"), &json)?;
     Ok(evaluation)
@@ -310,9 +237,9 @@ pub fn predict(
 /// Pretrained weights on a GPU (a `--features libtorch` build):
 ///
 /// ```no_run
-/// use coca_tasks::run::{FineTune, TaskKind};
+/// use coca_tasks::run::FineTune;
 /// # fn main() -> coca_tasks::Result<()> {
-/// let outcome = FineTune::new(TaskKind::SnliVe)
+/// let outcome = FineTune::new("snli-ve")
 ///     .model("hf-hub:laion/CoCa-ViT-B-32-laion2B-s13B-b90k")
 ///     .data("train", "snli_ve_train.jsonl")
 ///     .data("val", "snli_ve_dev.jsonl")
@@ -331,13 +258,13 @@ pub fn predict(
 /// A complete run on the CPU: a tiny random-weight model on the synthetic world.
 ///
 /// ```
-/// use coca_tasks::run::{FineTune, TaskKind};
+/// use coca_tasks::run::FineTune;
 /// use coca_tasks::synth::{SynthSize, generate};
 /// # fn main() -> coca_tasks::Result<()> {
 /// # let tmp = std::env::temp_dir().join(format!("coca-doc-finetune-{}", std::process::id()));
 /// let world = tmp.join("world");
 /// generate(&world, 0, SynthSize::Tiny)?;
-/// let outcome = FineTune::new(TaskKind::SnliVe)
+/// let outcome = FineTune::new("snli-ve")
 ///     .preset("tiny")
 ///     .data("train", world.join("snli-ve/snli_ve_train.jsonl"))
 ///     .data("val", world.join("snli-ve/snli_ve_dev.jsonl"))
@@ -359,14 +286,14 @@ pub fn predict(
 /// ```
 #[derive(Debug, Clone)]
 pub struct FineTune {
-    kind: TaskKind,
+    task: String,
     overrides: Vec<String>,
 }
 
 /// A validated fine-tuning run, ready to start.
 #[derive(Debug, Clone)]
 pub struct FineTuneRun {
-    kind: TaskKind,
+    task: &'static str,
     config: RunConfig,
 }
 
@@ -375,10 +302,11 @@ fn toml_string(s: &str) -> String {
 }
 
 impl FineTune {
-    /// A run of `kind` with the engine's defaults.
-    pub fn new(kind: TaskKind) -> Self {
+    /// A run of the task called `task` (`vqa`, `snli-ve`, ...; checked by [`build`](Self::build))
+    /// with the engine's defaults.
+    pub fn new(task: &str) -> Self {
         Self {
-            kind,
+            task: task.to_string(),
             overrides: Vec::new(),
         }
     }
@@ -463,7 +391,7 @@ impl FineTune {
                 .or_insert(toml::Value::Integer(32));
         }
         Ok(FineTuneRun {
-            kind: self.kind,
+            task: find(&self.task)?.name(),
             config: RunConfig::from_table(table, "FineTune builder")?,
         })
     }
@@ -477,6 +405,6 @@ impl FineTuneRun {
 
     /// Trains and returns the outcome (final metrics, best step, ...).
     pub fn run(self) -> Result<RunOutcome> {
-        finetune(self.kind, self.config, false)
+        finetune(self.task, self.config, false)
     }
 }

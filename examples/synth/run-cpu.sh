@@ -66,4 +66,14 @@ from=(--set "model.id=$(q "$out/pretrain/export")")
   --set "data.karpathy=$(q "$data/coco/dataset_coco.json")" --set "data.images=$(q "$data/coco/images")" \
   --set "run.out_dir=$(q "$out/caption")" > "$out/caption.summary.json"
 
-echo "done: $out/{pretrain,vqa,snli-ve,nlvr2,caption}/metrics.json" >&2
+# Tasks that generate their own data (classification, video, ...): `coca-cli synth` wrote
+# configs/<task>.toml, their example configuration with [data] filled in. Fine-tuned from the
+# pretraining export too.
+shopt -s nullglob
+for cfg in "$data"/configs/*.toml; do
+  task=$(basename "$cfg" .toml)
+  "${coca[@]}" finetune "$task" --config "$cfg" "${common[@]}" "${from[@]}" \
+    --set "run.out_dir=$(q "$out/$task")" > "$out/$task.summary.json"
+done
+
+echo "done: $out/*/metrics.json" >&2

@@ -76,5 +76,30 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
         nlvr2 > nlvr2_base + 0.02,
         "NLVR2 {nlvr2} vs majority {nlvr2_base}"
     );
+    // Tasks with their own synthetic data state what they must beat (`pipeline_bar`).
+    let tasks = coca_tasks::registry::names();
+    let mut checked = 0;
+    for (task, entry) in synth.as_object().unwrap() {
+        let Some(bar) = entry.get("pipeline_bar") else {
+            continue;
+        };
+        assert!(
+            tasks.contains(&task.as_str()),
+            "{task} is not a registered task"
+        );
+        let bar: coca_tasks::registry::Bar = serde_json::from_value(bar.clone()).unwrap();
+        let got = metrics(out.join(task).join("metrics.json"))["final"][&bar.metric]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{task}: no final.{}", bar.metric));
+        assert!(
+            got > bar.value,
+            "{task}: {} {got} vs {} {}",
+            bar.metric,
+            bar.what,
+            bar.value
+        );
+        checked += 1;
+    }
+    eprintln!("{checked} registry tasks checked against their bars");
     std::fs::remove_dir_all(out).ok();
 }

@@ -24,7 +24,7 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     };
     let mut config = config;
     config.run.strict |= args.strict;
-    let outcome = finetune(args.task.into(), config, resume)?;
+    let outcome = finetune(&args.task, config, resume)?;
     let summary = serde_json::json!({
         "run_dir": outcome.run_dir.display().to_string(),
         "steps": outcome.steps,
@@ -37,7 +37,7 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
     println!("{}", serde_json::to_string_pretty(&summary)?);
     if outcome.interrupted {
         eprintln!(
-            "interrupted: continue with `coca-cli finetune {:?} --resume {}`",
+            "interrupted: continue with `coca-cli finetune {} --resume {}`",
             args.task,
             outcome.run_dir.display()
         );
@@ -48,7 +48,7 @@ pub fn run(args: FinetuneArgs) -> Result<ExitCode> {
 
 pub fn predict(args: PredictArgs) -> Result<ExitCode> {
     let out = args.out.clone().unwrap_or_else(|| args.run.join("predict"));
-    let evaluation = run_predict(args.task.into(), &args.run, &args.overrides, &out)?;
+    let evaluation = run_predict(&args.task, &args.run, &args.overrides, &out)?;
     println!(
         "{}",
         serde_json::to_string_pretty(

@@ -2,6 +2,9 @@
 //! evaluation by batched beam search and the COCO caption metrics (CIDEr selects checkpoints).
 
 pub mod data;
+mod spec;
+
+pub use spec::SPEC;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -2,6 +2,9 @@
 //! are concatenated and classified True/False.
 
 pub mod data;
+mod spec;
+
+pub use spec::SPEC;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,10 +18,9 @@ use serde_json::json;
 
 use crate::engine::data::for_each_eval_batch;
 use crate::error::{Result, TaskError};
-use crate::head::{PooledClassifier, argmax_rows, multimodal_states};
+use crate::head::{PooledClassifier, argmax_rows, cross_entropy, multimodal_states};
 use crate::inputs::{Inputs, stack_tokens};
 use crate::metrics::accuracy::{Nlvr2Example as ScoredExample, nlvr2_scores};
-use crate::snli_ve::cross_entropy;
 use crate::task::{EvalContext, Evaluation, StepOutput, Task};
 use data::{Nlvr2Example, load_nlvr2};
 
@@ -103,10 +105,9 @@ impl Task for Nlvr2 {
     }
 
     fn build_model(&self, coca: Coca, device: &Device) -> Nlvr2Model {
-        let width = coca.text_decoder.ln_final.weight.dims()[0];
         Nlvr2Model {
+            head: PooledClassifier::over_decoder(&coca, self.heads, 2, 2, device),
             coca,
-            head: PooledClassifier::new(width, self.heads, 2, 2, device),
         }
     }
 

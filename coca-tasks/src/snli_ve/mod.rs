@@ -1,12 +1,14 @@
 //! SNLI-VE: image -> encoder, hypothesis -> decoder, pooled decoder outputs -> 3-way classifier.
 
 pub mod data;
+mod spec;
+
+pub use spec::SPEC;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use burn::module::Module;
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use coca_core::Coca;
 use rand::rngs::StdRng;
@@ -15,7 +17,7 @@ use serde_json::json;
 
 use crate::engine::data::for_each_eval_batch;
 use crate::error::Result;
-use crate::head::{PooledClassifier, argmax_rows, multimodal_states};
+use crate::head::{PooledClassifier, argmax_rows, cross_entropy, multimodal_states};
 use crate::inputs::{Inputs, stack_tokens};
 use crate::metrics::accuracy::classification_accuracy;
 use crate::task::{EvalContext, Evaluation, StepOutput, Task};
@@ -85,10 +87,9 @@ impl Task for SnliVe {
     }
 
     fn build_model(&self, coca: Coca, device: &Device) -> SnliVeModel {
-        let width = coca.text_decoder.ln_final.weight.dims()[0];
         SnliVeModel {
+            head: PooledClassifier::over_decoder(&coca, self.heads, 1, VeLabel::ALL.len(), device),
             coca,
-            head: PooledClassifier::new(width, self.heads, 1, VeLabel::ALL.len(), device),
         }
     }
 
@@ -171,11 +172,4 @@ impl Task for SnliVe {
     fn export_info(&self) -> serde_json::Value {
         json!({"labels": VeLabel::ALL.iter().map(|l| l.name()).collect::<Vec<_>>(), "head": "pooled-classifier", "pooler_heads": self.heads})
     }
-}
-
-/// Mean cross-entropy of logits `[B, C]` against class indices `[B]`.
-pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
-    let b = logits.dims()[0];
-    let logp = log_softmax(coca_core::precision::f32(logits), 1);
-    -logp.gather(1, labels.reshape([b, 1])).mean()
 }

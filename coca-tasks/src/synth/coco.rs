@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::render::{Encoding, RenderJob};
 use super::scene::Scene;
 use super::text::{captions, humanize, tokens};
-use super::{CaptionBaseline, SynthCounts, image_dims, write_json};
+use super::{CaptionBaseline, RetrievalChance, SynthCounts, image_dims, write_json};
 use crate::error::Result;
 use crate::metrics::caption::evaluate_captions_without_meteor;
 
@@ -270,4 +270,26 @@ pub(crate) fn constant_caption_baseline(images: &[CocoImage]) -> Result<Option<C
         train_cider,
         cider: score(&val, caption)?,
     }))
+}
+
+/// Chance retrieval recall@1 on the images of Karpathy split `split` ([`RetrievalChance`]);
+/// `None` when the split has no images.
+pub(crate) fn retrieval_chance(images: &[CocoImage], split: &str) -> Option<RetrievalChance> {
+    let in_split: Vec<&CocoImage> = images.iter().filter(|im| im.split == split).collect();
+    let pairs: usize = in_split.iter().map(|im| im.captions.len()).sum();
+    let texts: BTreeSet<&str> = in_split
+        .iter()
+        .flat_map(|im| im.captions.iter().map(|c| c.trim()))
+        .collect();
+    if in_split.is_empty() || texts.is_empty() {
+        return None;
+    }
+    Some(RetrievalChance {
+        split: split.to_string(),
+        pairs,
+        images: in_split.len(),
+        distinct_captions: texts.len(),
+        t2i_r1: 1.0 / in_split.len() as f64,
+        i2t_r1: 1.0 / texts.len() as f64,
+    })
 }

@@ -47,7 +47,8 @@ use crate::error::{Result, TaskError};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SynthSize {
-    /// 64 px images, a few hundred per task: for tests and CI (about a second).
+    /// 64 px images, a few hundred to a few thousand per task, NLVR2 statements of the
+    /// [`Nlvr2Statements::Each`] kind only: for tests and CI (a few seconds).
     Tiny,
     /// 96 px images, a few thousand per task: for learning demos on a CPU.
     Small,
@@ -82,8 +83,9 @@ impl SynthSize {
                 snli_ve_dev_images: 25,
                 snli_ve_test_images: 25,
                 nlvr2_train_sets: 800,
-                nlvr2_dev_sets: 100,
+                nlvr2_dev_sets: 300,
                 nlvr2_test1_sets: 20,
+                nlvr2_statements: Nlvr2Statements::Each,
             },
             SynthSize::Small => SynthCounts {
                 image_size: 96,
@@ -98,6 +100,7 @@ impl SynthSize {
                 nlvr2_train_sets: 600,
                 nlvr2_dev_sets: 120,
                 nlvr2_test1_sets: 120,
+                nlvr2_statements: Nlvr2Statements::All,
             },
             SynthSize::Medium => SynthCounts {
                 image_size: 128,
@@ -112,6 +115,7 @@ impl SynthSize {
                 nlvr2_train_sets: 6_000,
                 nlvr2_dev_sets: 600,
                 nlvr2_test1_sets: 600,
+                nlvr2_statements: Nlvr2Statements::All,
             },
         }
     }
@@ -165,6 +169,24 @@ pub struct SynthCounts {
     pub nlvr2_dev_sets: usize,
     /// NLVR2 test1 sets.
     pub nlvr2_test1_sets: usize,
+    /// Which statements the NLVR2 sets make.
+    #[serde(default)]
+    pub nlvr2_statements: Nlvr2Statements,
+}
+
+/// The statements of the NLVR2 sets (each set's pairs are half true, half false, so the text
+/// alone predicts nothing).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Nlvr2Statements {
+    /// Every kind: counts per image and in total, comparisons of counts, positions, "exactly
+    /// one image", "neither image", "each image".
+    #[default]
+    All,
+    /// Only that each of the two images contains a colour (3 in 4: "each image contains at
+    /// least one red shape") or a coloured kind ("both images contain a red star"): what the
+    /// tiny model of the CPU pipeline learns in a few hundred steps (docs/results.md).
+    Each,
 }
 
 /// What [`generate`] wrote; also saved as `OUT/summary.json`. Paths are relative to
@@ -190,6 +212,10 @@ pub struct SynthSummary {
     pub nlvr2: Nlvr2Summary,
     /// Every file written, `summary.json` included.
     pub files_written: usize,
+    /// The summaries of the tasks that generate their own data ([`TaskSpec::synth`]), by task
+    /// name; each has a run configuration in `configs/<task>.toml`.
+    #[serde(flatten)]
+    pub tasks: BTreeMap<String, serde_json::Value>,
 }
 
 impl SynthSummary {
@@ -214,6 +240,31 @@ pub struct CocoSummary {
     pub captions_per_image: usize,
     /// The best constant caption and its CIDEr on the `val` split.
     pub baseline: Option<CaptionBaseline>,
+    /// Chance recall@1 of retrieval on the `val` split, as continued pretraining scores it.
+    #[serde(default)]
+    pub retrieval_chance: Option<RetrievalChance>,
+}
+
+/// Recall@1 that retrieval without any knowledge of which caption goes with which image reaches
+/// on a Karpathy split, scored as continued pretraining does: every (image, caption) pair of
+/// the split against every other, a hit when no other pair scores strictly higher than the
+/// pair's own. Copies of the same image (one per caption) and equal caption texts have equal
+/// embeddings and tie, so an uninformed model hits with probability 1 / distinct images for
+/// text->image and 1 / distinct caption texts for image->text.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalChance {
+    /// The split scored (`val`).
+    pub split: String,
+    /// (image, caption) pairs: the rows and columns of the score matrix.
+    pub pairs: usize,
+    /// Distinct images.
+    pub images: usize,
+    /// Distinct caption texts (trimmed, as the loader reads them).
+    pub distinct_captions: usize,
+    /// Chance text->image R@1: 1 / `images`.
+    pub t2i_r1: f64,
+    /// Chance image->text R@1: 1 / `distinct_captions`.
+    pub i2t_r1: f64,
 }
 
 /// A captioning baseline that gives every image the same caption.
@@ -348,6 +399,7 @@ fn generate_world(
         image_dir: "coco/images".into(),
         captions_per_image: coco::CAPTIONS_PER_IMAGE,
         baseline: coco::constant_caption_baseline(&coco_images)?,
+        retrieval_chance: coco::retrieval_chance(&coco_images, "val"),
         ..Default::default()
     };
     for dir in ["train2014", "val2014"] {
@@ -388,7 +440,26 @@ fn generate_world(
     render::run_jobs(&jobs)?;
 
     // Images, Karpathy + 2 caption files, 4 VQA files, 3 + 3 JSONL files, summary.json.
-    let files_written = jobs.len() + 3 + 4 + 3 + 3 + 1;
+    let mut files_written = jobs.len() + 3 + 4 + 3 + 3 + 1;
+    let mut tasks = BTreeMap::new();
+    // Worlds of custom counts (tests) hold the COCO-world tasks only.
+    if let Some(size) = size {
+        for spec in crate::registry::TASKS {
+            let name = spec.name();
+            let dir = out.join(name);
+            let Some(task) = spec.synth(&dir, splitmix(seed ^ splitmix(name_tag(name))), size)?
+            else {
+                continue;
+            };
+            files_written += count_files(&dir)? + 1;
+            write_config(out, name, &task)?;
+            let mut entry = task.summary;
+            if let (Some(bar), serde_json::Value::Object(map)) = (&task.bar, &mut entry) {
+                map.insert("pipeline_bar".into(), serde_json::json!(bar));
+            }
+            tasks.insert(name.to_string(), entry);
+        }
+    }
     let summary = SynthSummary {
         root: out.to_path_buf(),
         seed,
@@ -399,6 +470,7 @@ fn generate_world(
         snli_ve: snli_summary,
         nlvr2: nlvr2_summary,
         files_written,
+        tasks,
     };
     write_summary(&summary)?;
     Ok(summary)
@@ -419,6 +491,45 @@ fn write_summary(summary: &SynthSummary) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(summary).map_err(|e| json_err(&path, e))?;
     bytes.push(b'\n');
     write_file(&path, &bytes)
+}
+
+/// A stream tag from a task name (FNV-1a), so that each task's data depends only on the seed.
+fn name_tag(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn count_files(dir: &Path) -> Result<usize> {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).map_err(|e| TaskError::io(dir, e))? {
+        let entry = entry.map_err(|e| TaskError::io(dir, e))?;
+        let path = entry.path();
+        n += if path.is_dir() {
+            count_files(&path)?
+        } else {
+            1
+        };
+    }
+    Ok(n)
+}
+
+/// `OUT/configs/<task>.toml`: the task's example configuration with `[data]` pointing at
+/// the generated files.
+fn write_config(out: &Path, name: &str, task: &crate::registry::SynthTask) -> Result<()> {
+    let path = out.join("configs").join(format!("{name}.toml"));
+    let mut table: toml::Table = task
+        .config
+        .parse()
+        .map_err(|e| TaskError::Config(format!("example config of {name}: {e}")))?;
+    table.insert("data".into(), toml::Value::Table(task.data.clone()));
+    let mut text = format!(
+        "# {name} on the synthetic world (written by `coca-cli synth`; the task's example \
+         configuration with [data] filled in).\n"
+    );
+    text.push_str(&toml::to_string(&table).map_err(|e| TaskError::Config(e.to_string()))?);
+    render::create_dir(&out.join("configs"))?;
+    write_file(&path, text.as_bytes())
 }
 
 /// SplitMix64 finaliser: decorrelates derived seeds.
@@ -528,6 +639,7 @@ mod tests {
             nlvr2_train_sets: 6,
             nlvr2_dev_sets: 3,
             nlvr2_test1_sets: 3,
+            nlvr2_statements: Nlvr2Statements::All,
         }
     }
 
@@ -652,6 +764,69 @@ mod tests {
         )
         .unwrap();
         assert_eq!(first.width().min(first.height()), counts.image_size);
+
+        // --- Chance retrieval R@1 on `val`: the pairs pretraining scores (one per caption, in
+        // file order), with random embeddings that are equal for equal inputs, scored by the
+        // same recall function; the mean over draws must match the summary's chance.
+        let chance = summary.coco.retrieval_chance.clone().unwrap();
+        let val_pairs: Vec<(usize, String)> = images
+            .iter()
+            .enumerate()
+            .filter(|(_, im)| im["split"] == "val")
+            .flat_map(|(n, im)| {
+                let sents = im["sentences"].as_array().unwrap().clone();
+                sents
+                    .into_iter()
+                    .map(move |s| (n, s["raw"].as_str().unwrap().trim().to_string()))
+            })
+            .collect();
+        assert_eq!(chance.split, "val");
+        assert_eq!(chance.pairs, val_pairs.len());
+        assert_eq!(chance.images, counts.coco_val);
+        let texts: BTreeSet<&str> = val_pairs.iter().map(|p| p.1.as_str()).collect();
+        assert_eq!(chance.distinct_captions, texts.len());
+        assert!(chance.distinct_captions > chance.images, "{chance:?}");
+        let mut rng = StdRng::seed_from_u64(11);
+        let draws = 200;
+        let (mut t2i, mut i2t) = (0.0, 0.0);
+        for _ in 0..draws {
+            let img: BTreeMap<usize, [f32; 4]> = val_pairs
+                .iter()
+                .map(|p| (p.0, std::array::from_fn(|_| rand::Rng::random(&mut rng))))
+                .collect();
+            let txt: BTreeMap<&str, [f32; 4]> = val_pairs
+                .iter()
+                .map(|p| {
+                    (
+                        p.1.as_str(),
+                        std::array::from_fn(|_| rand::Rng::random(&mut rng)),
+                    )
+                })
+                .collect();
+            let dot = |a: &[f32; 4], b: &[f32; 4]| a.iter().zip(b).map(|(x, y)| x * y).sum();
+            let scores: Vec<Vec<f32>> = val_pairs
+                .iter()
+                .map(|i| {
+                    val_pairs
+                        .iter()
+                        .map(|t| dot(&img[&i.0], &txt[t.1.as_str()]))
+                        .collect()
+                })
+                .collect();
+            let transposed: Vec<Vec<f32>> = (0..val_pairs.len())
+                .map(|j| scores.iter().map(|row| row[j]).collect())
+                .collect();
+            i2t += coca_core::zero_shot::recall_at_k(&scores, 1) / draws as f64;
+            t2i += coca_core::zero_shot::recall_at_k(&transposed, 1) / draws as f64;
+        }
+        assert!(
+            (t2i - chance.t2i_r1).abs() < 0.25 * chance.t2i_r1,
+            "{t2i} vs {chance:?}"
+        );
+        assert!(
+            (i2t - chance.i2t_r1).abs() < 0.25 * chance.i2t_r1,
+            "{i2t} vs {chance:?}"
+        );
 
         // --- COCO caption ground truth.
         for (dir, path) in &summary.coco.captions {

@@ -14,7 +14,8 @@ use super::render::{Encoding, RenderJob};
 use super::scene::{Color, Kind, Region, Scene, pick, pick_weighted};
 use super::text::{capitalize, number_word, with_article};
 use super::{
-    MajorityBaseline, Nlvr2Summary, SynthCounts, image_dims, json_err, majority, write_file,
+    MajorityBaseline, Nlvr2Statements, Nlvr2Summary, SynthCounts, image_dims, json_err, majority,
+    write_file,
 };
 use crate::error::Result;
 
@@ -77,7 +78,7 @@ impl PairFact {
         }
     }
 
-    fn sample(rng: &mut StdRng) -> PairFact {
+    fn sample(rng: &mut StdRng, statements: Nlvr2Statements) -> PairFact {
         let side = if rng.random_bool(0.5) {
             Side::Left
         } else {
@@ -85,6 +86,13 @@ impl PairFact {
         };
         let c = *pick(rng, &Color::ALL);
         let k = *pick(rng, &Kind::ALL);
+        if statements == Nlvr2Statements::Each {
+            return if rng.random_bool(0.75) {
+                PairFact::EachHasColor(c)
+            } else {
+                PairFact::BothHave(c, k)
+            };
+        }
         match pick_weighted(rng, &[14, 10, 10, 6, 10, 8, 8, 7, 9, 7, 6, 5]) {
             0 => PairFact::SideCountKind(side, k, pick_weighted(rng, &[1, 4, 3])),
             1 => PairFact::EachHasColor(c),
@@ -208,6 +216,18 @@ impl PairFact {
         }
     }
 
+    /// The sentence of a [`Nlvr2Statements::Each`] world: one wording per statement (the tiny
+    /// model learns "there is a red shape in each image" less well than "each image contains
+    /// at least one red shape").
+    fn each_text(&self, rng: &mut StdRng) -> String {
+        match *self {
+            PairFact::EachHasColor(c) => {
+                format!("each image contains at least one {} shape.", c.name())
+            }
+            _ => self.text(rng),
+        }
+    }
+
     /// The kind the sentence is mostly about (for the `synset`/`query` fields).
     fn topic(&self) -> Option<Kind> {
         match *self {
@@ -262,8 +282,11 @@ pub(crate) fn generate(
         let mut labels: BTreeMap<String, usize> = BTreeMap::new();
         let mut pairs = 0;
         for set_id in 0..n_sets {
-            let fact = PairFact::sample(rng);
-            let sentence = capitalize(&fact.text(rng));
+            let fact = PairFact::sample(rng, counts.nlvr2_statements);
+            let sentence = capitalize(&match counts.nlvr2_statements {
+                Nlvr2Statements::All => fact.text(rng),
+                Nlvr2Statements::Each => fact.each_text(rng),
+            });
             let sentence_id = rng.random_range(0..4u32);
             let directory = (split == "train").then(|| rng.random_range(0..n_dirs));
             let topic = fact.topic().unwrap_or(*pick(rng, &Kind::ALL));
@@ -360,8 +383,13 @@ mod tests {
     #[test]
     fn every_pair_fact_can_be_true_and_false() {
         let mut rng = StdRng::seed_from_u64(2);
-        for _ in 0..300 {
-            let f = PairFact::sample(&mut rng);
+        for i in 0..400 {
+            let statements = if i % 4 == 0 {
+                Nlvr2Statements::Each
+            } else {
+                Nlvr2Statements::All
+            };
+            let f = PairFact::sample(&mut rng, statements);
             let mut seen = [false; 2];
             for _ in 0..4000 {
                 let (l, r) = (Scene::sample(&mut rng), Scene::sample(&mut rng));
@@ -373,5 +401,26 @@ mod tests {
             assert!(seen[0] && seen[1], "{f:?}");
             assert!(f.text(&mut rng).ends_with('.'));
         }
+    }
+
+    #[test]
+    fn each_statements_quantify_over_both_images() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut seen = [0usize; 2];
+        for _ in 0..300 {
+            let f = PairFact::sample(&mut rng, Nlvr2Statements::Each);
+            let text = f.each_text(&mut rng);
+            assert!(
+                text.starts_with("each image contains at least one ")
+                    || text.starts_with("both images contain "),
+                "{text}"
+            );
+            seen[match f {
+                PairFact::EachHasColor(_) => 0,
+                PairFact::BothHave(..) => 1,
+                _ => panic!("{f:?} is not an each/both statement"),
+            }] += 1;
+        }
+        assert!(seen[0] > 3 * seen[1] / 2 && seen[1] > 40, "{seen:?}");
     }
 }

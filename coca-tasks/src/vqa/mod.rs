@@ -4,6 +4,9 @@
 //! "question answer" text; scored with the official accuracy.
 
 pub mod data;
+mod spec;
+
+pub use spec::SPEC;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -196,10 +199,9 @@ impl Task for Vqa {
     }
 
     fn build_model(&self, coca: Coca, device: &Device) -> VqaModel {
-        let width = coca.text_decoder.ln_final.weight.dims()[0];
         VqaModel {
+            head: PooledClassifier::over_decoder(&coca, self.heads, 1, self.vocab.len(), device),
             coca,
-            head: PooledClassifier::new(width, self.heads, 1, self.vocab.len(), device),
         }
     }
 

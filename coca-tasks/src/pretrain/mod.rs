@@ -15,6 +15,8 @@ use serde_json::json;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::Result;
 use crate::inputs::{ImageText, Inputs};
+use crate::registry::{EvalFile, EvalFiles, Report, TaskSpec};
+use crate::run::{Done, Setup};
 use crate::task::{EvalContext, Evaluation, StepOutput, Task};
 
 /// One image with one caption.
@@ -179,5 +181,50 @@ impl Task for Pretrain {
 
     fn export_info(&self) -> serde_json::Value {
         json!({"objective": "coca", "clip_loss_weight": self.config.clip_loss_weight, "caption_loss_weight": self.config.caption_loss_weight})
+    }
+}
+
+/// Continued pretraining in the registry.
+pub struct PretrainSpec;
+
+/// The registry entry.
+pub static SPEC: PretrainSpec = PretrainSpec;
+
+impl TaskSpec for PretrainSpec {
+    fn name(&self) -> &'static str {
+        "pretrain"
+    }
+
+    fn about(&self) -> &'static str {
+        "Continued CoCa pretraining (contrastive + captioning) on image-caption pairs"
+    }
+
+    fn run(&self, setup: Setup<'_>) -> Result<Done> {
+        let data: crate::caption::CaptionData = setup.data()?;
+        let config: PretrainConfig = setup.task_config()?;
+        let (train, val) = data.load()?;
+        let pairs = |v: Vec<crate::caption::CaptionItem>| -> Vec<CaptionPair> {
+            v.into_iter()
+                .map(|i| CaptionPair {
+                    image: i.image,
+                    caption: i.caption,
+                })
+                .collect()
+        };
+        let task = Pretrain {
+            inputs: setup.inputs(),
+            config,
+        };
+        setup.act(task, pairs(train), pairs(val))
+    }
+
+    fn eval_files(&self) -> &'static [EvalFile] {
+        &[]
+    }
+
+    fn evaluate_files(&self, _files: &EvalFiles) -> Result<Report> {
+        Err(crate::error::TaskError::Config(
+            "pretrain has no predictions file to score: its evaluation is the held-out loss and retrieval recall of `finetune`/`predict`".into(),
+        ))
     }
 }
