@@ -63,9 +63,10 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
         cider > cider_base + 0.15,
         "CIDEr {cider} vs constant caption {cider_base}"
     );
-    // NLVR2 needs grounding in two images at once and is the weakest on a tiny model: 0.586
-    // against 0.511 on 307 dev pairs (docs/results.md); on an earlier world 0.577 / 0.547 /
-    // 0.554 with training seeds 0 / 1 / 2. So the bar is a small margin over the majority label.
+    // NLVR2 on the tiny world's each/both statements, 910 dev pairs: 0.586 with fine-tuning
+    // seed 0 (this configuration), 0.757 with seed 1 (docs/results.md). The bar is the
+    // majority label plus 0.05: above what the sampling error of 910 pairs explains (one
+    // standard error is 0.017), below seed 0's margin (0.075).
     let nlvr2 = metrics(out.join("nlvr2/metrics.json"))["final"]["accuracy"]
         .as_f64()
         .unwrap();
@@ -73,8 +74,21 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
         .as_f64()
         .unwrap();
     assert!(
-        nlvr2 > nlvr2_base + 0.02,
+        nlvr2 > nlvr2_base + 0.05,
         "NLVR2 {nlvr2} vs majority {nlvr2_base}"
+    );
+    // Continued pretraining: text->image recall@1 on the 250 val pairs against what an
+    // uninformed model reaches (1 / 50 distinct images, `coco.retrieval_chance`); measured
+    // 0.332, the bar is five times chance.
+    let t2i = metrics(out.join("pretrain/metrics.json"))["final"]["t2i_r1"]
+        .as_f64()
+        .unwrap();
+    let chance = synth["coco"]["retrieval_chance"]["t2i_r1"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        t2i > 5.0 * chance,
+        "pretraining text->image R@1 {t2i} vs chance {chance}"
     );
     // Tasks with their own synthetic data state what they must beat (`pipeline_bar`).
     let tasks = coca_tasks::registry::names();
