@@ -44,14 +44,19 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
         snli > snli_base + 0.2,
         "SNLI-VE {snli} vs majority {snli_base}"
     );
-    // VQA (official evaluator, percent) against always answering the most common answer.
+    // VQA (official evaluator, percent) against the best answer per question type (what the
+    // question alone gives): 53.30 / 52.33 / 53.03 with fine-tuning seeds 0 / 1 / 2 against 47.86
+    // (docs/results.md); the bar is the prior plus 2 points, more than that spread.
     let vqa = metrics(out.join("vqa/official_eval.json"))["overall"]
         .as_f64()
         .unwrap();
-    let vqa_base = 100.0 * synth["vqa"]["baseline"]["accuracy"].as_f64().unwrap();
+    let prior = 100.0
+        * synth["vqa"]["baseline"]["question_type_prior_accuracy"]
+            .as_f64()
+            .unwrap();
     assert!(
-        vqa > vqa_base + 5.0,
-        "VQA {vqa} vs majority answer {vqa_base}"
+        vqa > prior + 2.0,
+        "VQA {vqa} vs the best answer per question type {prior}"
     );
     // Captioning against the best constant caption (the synthetic captions are templated, so
     // a constant caption already scores a fair CIDEr).
