@@ -5,6 +5,7 @@
 //! ([`pretrain`]) for continued pretraining. [`metrics`] holds the official metrics.
 
 pub mod caption;
+pub mod classify;
 pub mod engine;
 pub mod error;
 pub mod head;
@@ -18,6 +19,7 @@ pub mod run;
 pub mod snli_ve;
 pub mod synth;
 pub mod task;
+pub mod video;
 pub mod vqa;
 
 #[cfg(test)]

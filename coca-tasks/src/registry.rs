@@ -37,6 +37,8 @@ pub static TASKS: &[&dyn TaskSpec] = &[
     &crate::nlvr2::SPEC,
     &crate::caption::SPEC,
     &crate::pretrain::SPEC,
+    &crate::classify::SPEC,
+    &crate::video::SPEC,
 ];
 
 /// The names of all tasks.

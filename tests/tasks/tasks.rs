@@ -78,6 +78,15 @@ fn data_for(task: &str) -> Vec<String> {
             format!("data.karpathy={}", q(w.join("coco/dataset_coco.json"))),
             format!("data.images={}", q(w.join("coco/images"))),
         ],
+        "classify" => vec![
+            format!("data.train={}", q(w.join("classify/train"))),
+            format!("data.val={}", q(w.join("classify/val.csv"))),
+        ],
+        "video" => vec![
+            format!("data.train={}", q(w.join("video/train.csv"))),
+            format!("data.val={}", q(w.join("video/val.csv"))),
+            format!("data.frames={}", q(w.join("video/frames"))),
+        ],
         other => panic!("no synthetic data for {other}"),
     }
 }
@@ -271,4 +280,58 @@ fn unreadable_images_are_skipped_or_fatal_in_strict_mode() {
     let e = strict.unwrap_err().to_string();
     let name = first.file_name().unwrap().to_string_lossy().to_string();
     assert!(e.contains(&name) && e.contains("strict"), "{e}");
+}
+
+/// `classify` and `video` through the registry as a user drives them: finetune from the
+/// run config, predict with the export, and score the predictions file with `evaluate`.
+#[test]
+fn classify_and_video_train_predict_and_evaluate_through_the_registry() {
+    let w = world();
+    for (task, labels, file, extra) in [
+        (
+            "classify",
+            w.join("classify/val.csv"),
+            "predictions_classify.csv",
+            vec!["train.lr_head=1e-2"],
+        ),
+        (
+            "video",
+            w.join("video/val.csv"),
+            "predictions_video.csv",
+            vec!["train.lr_head=1e-2", "task.frames=4", "train.batch_size=4"],
+        ),
+    ] {
+        let (out, outcome) = run_task(task, 30, &extra);
+        let acc = outcome.final_metrics["accuracy"];
+        for key in ["top5", "mean_class_accuracy"] {
+            assert!(outcome.final_metrics.contains_key(key), "{task}: no {key}");
+        }
+        assert!(out.join(file).is_file(), "{task}: {file} missing");
+        let e = predict(
+            task,
+            &out,
+            "data.train=\"/nonexistent\"",
+            &out.join("predict"),
+        );
+        assert!(
+            (e.metric - acc).abs() < 1e-9,
+            "{task}: {} vs {acc}",
+            e.metric
+        );
+        let spec = coca_tasks::registry::find(task).unwrap();
+        let mut files = coca_tasks::registry::EvalFiles::default();
+        files.0.insert("data".into(), labels);
+        files
+            .0
+            .insert("predictions".into(), out.join("predict").join(file));
+        let report = spec.evaluate_files(&files).unwrap();
+        let scored = report.json["accuracy"].as_f64().unwrap();
+        assert!(
+            (scored - acc).abs() < 1e-9,
+            "{task}: evaluate {scored} vs {acc}"
+        );
+        if task == "classify" {
+            assert!(out.join("confusion.png").is_file() && out.join("zero_shot.json").is_file());
+        }
+    }
 }
