@@ -36,6 +36,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Generate the synthetic "shapes" world in the official dataset formats.
     Synth(SynthArgs),
+    /// Render text as pixels the way CLIPPO sees it (big_vision's `render_unifont`).
+    Render(RenderArgs),
 }
 
 /// A task name from the registry (`vqa`, `snli-ve`, ...), checked by clap.
@@ -312,4 +314,30 @@ pub struct CaptionArgs {
     /// Images or directories of images.
     #[arg(required = true)]
     pub images: Vec<PathBuf>,
+}
+
+/// `coca-cli render`: big_vision's `render_unifont` arguments.
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The text to render.
+    #[arg(long)]
+    pub text: String,
+    /// Width and height of the image.
+    #[arg(long, default_value_t = 224)]
+    pub size: usize,
+    /// Glyph size (only 16, Unifont's own, is supported).
+    #[arg(long, default_value_t = 16)]
+    pub font_size: usize,
+    /// Grey level of the ink.
+    #[arg(long, default_value_t = 0)]
+    pub text_brightness: u8,
+    /// Grey level of the background.
+    #[arg(long, default_value_t = 127)]
+    pub background_brightness: u8,
+    /// Do not lower-case ASCII letters.
+    #[arg(long)]
+    pub keep_case: bool,
+    /// Output PNG.
+    #[arg(long)]
+    pub out: PathBuf,
 }

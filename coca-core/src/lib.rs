@@ -25,6 +25,7 @@
 //! ```
 
 pub mod checkpoint;
+pub mod clippo;
 pub mod config;
 pub mod device;
 pub mod error;

@@ -436,3 +436,54 @@ fn evaluate_caption_matches_pycocoevalcap() {
         );
     }
 }
+
+/// `coca-cli render` writes exactly big_vision's `render_unifont` image (fixture renders with
+/// the training settings and with custom size, case and brightness), and refuses a font size
+/// it does not implement.
+#[test]
+fn render_writes_big_vision_pixels() {
+    let dir = tmp("render");
+    let cases: [(&str, &str, &[&str]); 2] = [
+        ("a photo of a cat", "render/00_lower_224.png", &[]),
+        (
+            "Hello World, MiXeD CaSe 123 \u{c4}\u{d6}\u{dc}",
+            "render/27_s128_nolower_128.png",
+            &[
+                "--size",
+                "128",
+                "--keep-case",
+                "--text-brightness",
+                "200",
+                "--background-brightness",
+                "30",
+            ],
+        ),
+    ];
+    for (text, file, extra) in cases {
+        let out = dir.join("out.png");
+        let mut args = vec!["render", "--text", text, "--out"];
+        let out_s = s(&out);
+        args.push(&out_s);
+        args.extend_from_slice(extra);
+        let o = coca(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got = image::open(&out).unwrap().to_rgb8();
+        let want = image::open(fixture("clippo-tiny").join(file))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(got.dimensions(), want.dimensions(), "{file}");
+        assert!(got.as_raw() == want.as_raw(), "{file}: pixels differ");
+    }
+    let o = coca(&[
+        "render",
+        "--text",
+        "x",
+        "--font-size",
+        "8",
+        "--out",
+        &s(&dir.join("bad.png")),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("font"), "{}", stderr(&o));
+    std::fs::remove_dir_all(dir).ok();
+}

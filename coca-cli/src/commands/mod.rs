@@ -4,6 +4,7 @@ mod caption;
 mod embed;
 mod evaluate;
 mod finetune;
+mod render;
 mod synth;
 mod tokenize;
 mod zero_shot;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Predict(a) => finetune::predict(a),
         Command::Export(a) => finetune::export(a),
         Command::Synth(a) => synth::run(a),
+        Command::Render(a) => render::run(a),
     }
 }
 
