@@ -130,7 +130,8 @@ pub(crate) fn beam_search(
     eos: u32,
 ) -> Result<Vec<Caption>> {
     let b = image_embs.dims()[0];
-    let mut step = stepper(model, image_embs, cfg.use_cache);
+    let positions = 1 + prefix.len() + cfg.max_new_tokens;
+    let mut step = stepper(model, image_embs, cfg.use_cache, positions);
     search(step.as_mut(), b, prefix, cfg, settings, eos)
 }
 

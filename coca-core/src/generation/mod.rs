@@ -204,8 +204,13 @@ fn tokens_tensor(rows: &[Vec<u32>], device: &burn::tensor::Device) -> Tensor<2, 
 
 fn last_logits(logits: Tensor<3>) -> Vec<Vec<f32>> {
     let [b, n, v] = logits.dims();
+    rows_to_host(logits.slice([0..b, n - 1..n, 0..v]).reshape([b, v]))
+}
+
+/// `[B, vocab]` logits as one host vector per row.
+fn rows_to_host(logits: Tensor<2>) -> Vec<Vec<f32>> {
+    let v = logits.dims()[1];
     let flat: Vec<f32> = logits
-        .slice([0..b, n - 1..n, 0..v])
         .into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
@@ -222,15 +227,14 @@ pub(crate) struct CachedStepper<'a> {
 impl Stepper for CachedStepper<'_> {
     fn step(&mut self, new: &[Vec<u32>]) -> Vec<Vec<f32>> {
         let device = self.model.logit_scale.val().device();
-        last_logits(
+        rows_to_host(
             self.model
                 .decode_step(tokens_tensor(new, &device), &mut self.cache),
         )
     }
 
     fn select(&mut self, rows: &[usize]) {
-        let device = self.model.logit_scale.val().device();
-        self.cache.select(&index_tensor(rows, &device));
+        self.cache.select(rows);
     }
 }
 
@@ -261,16 +265,18 @@ impl Stepper for FullStepper<'_> {
     }
 }
 
+/// A stepper over `image_embs`; `positions` (start token, prefix and new tokens) sizes the cache.
 pub(crate) fn stepper<'a>(
     model: &'a Coca,
     image_embs: Tensor<3>,
     use_cache: bool,
+    positions: usize,
 ) -> Box<dyn Stepper + 'a> {
     let rows = image_embs.dims()[0];
     if use_cache {
         Box::new(CachedStepper {
             model,
-            cache: DecoderCache::new(model, image_embs),
+            cache: DecoderCache::with_capacity(model, image_embs, positions),
         })
     } else {
         Box::new(FullStepper {
@@ -401,7 +407,12 @@ fn independent_rows(
         b
     ];
     let mut active: Vec<usize> = (0..b).collect();
-    let mut step = stepper(model, image_embs, cfg.use_cache);
+    let mut step = stepper(
+        model,
+        image_embs,
+        cfg.use_cache,
+        start.len() + cfg.max_new_tokens,
+    );
     let mut feed: Vec<Vec<u32>> = vec![start; b];
     let processor = LogitProcessor::new(cfg);
     for t in 0..cfg.max_new_tokens {

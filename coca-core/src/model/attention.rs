@@ -7,7 +7,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::layers::{Linear, lazy_normal, lazy_zeros};
+use super::layers::{Linear, lazy_normal, lazy_zeros, linear_pt};
 
 /// `torch.nn.MultiheadAttention(d_model, n_heads, kdim, vdim, batch_first=True)` without dropout.
 #[derive(Module, Debug)]
@@ -81,7 +81,7 @@ impl MultiheadAttention {
 
     fn project(&self, x: Tensor<3>, i: usize) -> Tensor<3> {
         let (w, b) = self.part(i);
-        burn::tensor::module::linear(x, w.transpose(), Some(b))
+        linear_pt(x, w, Some(b))
     }
 
     /// Query projection `[B, Lq, d]`.
@@ -116,25 +116,41 @@ impl MultiheadAttention {
         v: Tensor<3>,
         bias: Option<Tensor<4>>,
     ) -> Tensor<3> {
-        let [b, lq, d] = q.dims();
-        let lk = k.dims()[1];
+        let (q, k, v) = (
+            self.split_heads(q),
+            self.split_heads(k),
+            self.split_heads(v),
+        );
+        self.attend_heads(q, k, v, bias)
+    }
+
+    /// `[B, L, d] -> [B, heads, L, d / heads]` (a view).
+    pub fn split_heads(&self, t: Tensor<3>) -> Tensor<4> {
+        let [b, l, d] = t.dims();
         let h = self.n_heads;
-        let split = |t: Tensor<3>, l: usize| t.reshape([b, l, h, d / h]).swap_dims(1, 2);
+        t.reshape([b, l, h, d / h]).swap_dims(1, 2)
+    }
+
+    /// Attention on projected queries/keys/values already split into heads (`q [B, H, Lq, dh]`,
+    /// `k`, `v [B, H, Lk, dh]`, see [`Self::split_heads`]), then the output projection:
+    /// `[B, Lq, H * dh]`.
+    pub fn attend_heads(
+        &self,
+        q: Tensor<4>,
+        k: Tensor<4>,
+        v: Tensor<4>,
+        bias: Option<Tensor<4>>,
+    ) -> Tensor<3> {
+        let [b, h, lq, dh] = q.dims();
+        let lk = k.dims()[2];
         let bias = bias.map(|m| {
             let [mb, _, _, _] = m.dims();
             let m = if mb == b { m } else { m.expand([b, 1, lq, lk]) };
             m.expand([b, h, lq, lk])
         });
-        let out = attention(
-            split(q, lq),
-            split(k, lk),
-            split(v, lk),
-            None,
-            bias,
-            AttentionModuleOptions::default(),
-        );
+        let out = attention(q, k, v, None, bias, AttentionModuleOptions::default());
         self.out_proj
-            .forward(out.swap_dims(1, 2).reshape([b, lq, d]))
+            .forward(out.swap_dims(1, 2).reshape([b, lq, h * dh]))
     }
 }
 

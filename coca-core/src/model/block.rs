@@ -4,8 +4,8 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::attention::{MultiheadAttention, causal_bias_offset};
+use super::kv_cache::{KvCache, contiguous};
 use super::layers::{LayerNorm, Mlp};
-use crate::generation::cache::KvCache;
 
 /// `x += attn(ln_1(x)); x += mlp(ln_2(x))`; cross-attention blocks also normalise the
 /// keys/values with `ln_1_kv`.
@@ -58,29 +58,36 @@ impl ResidualAttentionBlock {
     /// values of earlier positions come from `cache`, which is extended by the new ones.
     pub fn forward_cached(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
         let h = self.ln_1.forward(x.clone());
-        let q = self.attn.project_q(h.clone());
+        let q = self.attn.split_heads(self.attn.project_q(h.clone()));
         let (k, v) = self.attn.project_kv(h.clone(), h);
         let past = cache.len();
-        let n = q.dims()[1];
-        let (k, v) = cache.append(k, v);
+        let n = q.dims()[2];
+        let (k, v) = cache.append(self.attn.split_heads(k), self.attn.split_heads(v));
         let bias = (n > 1).then(|| causal_bias_offset(n, past, &x.device()));
-        let x = x + self.attn.attend(q, k, v, bias);
+        let x = x + self.attn.attend_heads(q, k, v, bias);
         self.feed_forward(x)
     }
 
-    /// Projected cross-attention keys/values of `kv [B, M, W]` (computed once per image).
-    pub fn cross_kv(&self, kv: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
+    /// Projected cross-attention keys/values of `kv [B, M, W]` (computed once per image),
+    /// split into heads and contiguous: `[B, heads, M, W / heads]` each.
+    pub fn cross_kv(&self, kv: Tensor<3>) -> (Tensor<4>, Tensor<4>) {
         let kv = match &self.ln_1_kv {
             Some(ln) => ln.forward(kv),
             None => kv,
         };
-        self.attn.project_kv(kv.clone(), kv)
+        let (k, v) = self.attn.project_kv(kv.clone(), kv);
+        (
+            contiguous(self.attn.split_heads(k)),
+            contiguous(self.attn.split_heads(v)),
+        )
     }
 
     /// Cross-attention with precomputed keys/values from [`Self::cross_kv`].
-    pub fn forward_cross_cached(&self, x: Tensor<3>, k: Tensor<3>, v: Tensor<3>) -> Tensor<3> {
-        let q = self.attn.project_q(self.ln_1.forward(x.clone()));
-        let x = x + self.attn.attend(q, k, v, None);
+    pub fn forward_cross_cached(&self, x: Tensor<3>, k: Tensor<4>, v: Tensor<4>) -> Tensor<3> {
+        let q = self
+            .attn
+            .split_heads(self.attn.project_q(self.ln_1.forward(x.clone())));
+        let x = x + self.attn.attend_heads(q, k, v, None);
         self.feed_forward(x)
     }
 

@@ -4,6 +4,7 @@
 pub mod attention;
 pub mod attn_pool;
 pub mod block;
+pub mod kv_cache;
 pub mod layers;
 pub mod text;
 pub mod text_decoder;
