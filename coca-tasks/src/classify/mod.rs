@@ -13,8 +13,8 @@
 pub mod data;
 pub mod metrics;
 pub(crate) mod render;
-pub mod synth;
 mod spec;
+pub mod synth;
 
 pub use spec::SPEC;
 

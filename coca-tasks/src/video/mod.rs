@@ -11,8 +11,8 @@
 
 pub mod data;
 pub mod sampling;
-pub mod synth;
 mod spec;
+pub mod synth;
 
 pub use spec::SPEC;
 
