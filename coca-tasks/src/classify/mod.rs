@@ -21,7 +21,7 @@ pub use spec::SPEC;
 use std::path::{Path, PathBuf};
 
 use burn::module::Module;
-use burn::tensor::activation::{log_softmax, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use coca_core::Coca;
 use coca_core::model::attn_pool::AttentionalPooler;
@@ -192,12 +192,8 @@ impl ClassifyModel {
     }
 }
 
-/// Mean softmax cross-entropy of logits `[B, C]` against class indices `[B]` (computed in f32).
-pub fn softmax_cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
-    let b = logits.dims()[0];
-    let logp = log_softmax(coca_core::precision::f32(logits), 1);
-    -logp.gather(1, labels.reshape([b, 1])).mean()
-}
+/// Mean softmax cross-entropy (the loss every classification task shares, in f32).
+pub use crate::head::cross_entropy as softmax_cross_entropy;
 
 /// Row-wise softmax probabilities of `[B, C]` logits, as host rows.
 pub fn probability_rows(logits: Tensor<2>) -> Vec<Vec<f32>> {
