@@ -33,6 +33,20 @@ impl ClassifyScores {
             ("mean_class_accuracy".to_string(), self.mean_class_accuracy),
         ])
     }
+
+    /// What `coca-cli evaluate classify|video` prints: the metrics as JSON and as text.
+    pub fn report(&self) -> crate::registry::Report {
+        let metrics = self.metrics();
+        let text = metrics
+            .iter()
+            .map(|(k, v)| format!("{k}: {v:.4}"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        crate::registry::Report {
+            json: serde_json::json!(metrics),
+            text,
+        }
+    }
 }
 
 /// Class indices of `probs` from best to worst (ties: lower index first); NaN ranks last.

@@ -69,14 +69,7 @@ impl TaskSpec for ClassifySpec {
 
     fn evaluate_files(&self, files: &EvalFiles) -> Result<Report> {
         let s = score_predictions_file(files.get("predictions")?, files.get("data")?)?;
-        let metrics = s.metrics();
-        let text = metrics
-            .iter()
-            .map(|(k, v)| format!("{k}: {v:.4}"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let json = serde_json::to_value(&metrics).map_err(|e| TaskError::Config(e.to_string()))?;
-        Ok(Report { json, text })
+        Ok(s.report())
     }
 
     fn synth(&self, out: &Path, seed: u64, size: SynthSize) -> Result<Option<SynthTask>> {
