@@ -166,7 +166,8 @@ pub struct ExportArgs {
     /// A fine-tuning run directory (its best, else newest, checkpoint).
     #[arg(long)]
     pub run: Option<PathBuf>,
-    /// Output `.safetensors` file.
+    /// Output file: an open_clip `.safetensors` (CoCa); for a CLIPPO model a big_vision `.npz`
+    /// when it ends in `.npz`, else safetensors.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -194,7 +195,9 @@ pub struct SynthArgs {
 #[derive(Debug, Args)]
 pub struct ModelArgs {
     /// Model id: a directory with open_clip files, a checkpoint file, `hf-hub:<owner/repo>`,
-    /// or a short name (coca-b32, coca-b32-coco, coca-l14, coca-l14-coco).
+    /// or a short name (coca-b32, coca-b32-coco, coca-l14, coca-l14-coco); for `embed` and
+    /// `zero-shot` also a CLIPPO big_vision `.npz` (path or `hf-hub:<owner>/<repo>/<file.npz>`)
+    /// or a directory holding `clippo.npz`.
     #[arg(long, short)]
     pub model: String,
     /// tokenizer.json to use (default: the model's own, else the CLIP vocabulary built in).

@@ -20,6 +20,23 @@ pub fn build_classifier(
     templates: &[impl AsRef<str>],
     device: &Device,
 ) -> Result<Tensor<2>> {
+    let ctx = model.context_length();
+    build_classifier_with(classnames, templates, |prompts| {
+        let ids = prompts
+            .iter()
+            .map(|p| tokenizer.encode(p, ctx))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(model.encode_text(tokens_to_tensor(&ids, device)).features)
+    })
+}
+
+/// [`build_classifier`] over any text encoder: `embed` maps the prompts of one class to their
+/// features `[T, D]` (CoCa: tokenized through the text tower; CLIPPO: rendered through its ViT).
+pub fn build_classifier_with(
+    classnames: &[impl AsRef<str>],
+    templates: &[impl AsRef<str>],
+    mut embed: impl FnMut(&[String]) -> Result<Tensor<2>>,
+) -> Result<Tensor<2>> {
     if classnames.is_empty() {
         return Err(CocaError::Invalid(
             "zero-shot classification needs at least one class name".into(),
@@ -30,19 +47,13 @@ pub fn build_classifier(
             "every prompt template must contain `{}`".into(),
         ));
     }
-    let ctx = model.context_length();
     let mut rows = Vec::with_capacity(classnames.len());
     for name in classnames {
         let prompts: Vec<String> = templates
             .iter()
             .map(|t| t.as_ref().replace("{}", name.as_ref()))
             .collect();
-        let ids = prompts
-            .iter()
-            .map(|p| tokenizer.encode(p, ctx))
-            .collect::<Result<Vec<_>>>()?;
-        let features = model.encode_text(tokens_to_tensor(&ids, device)).features;
-        rows.push(features.mean_dim(0));
+        rows.push(l2_normalize(embed(&prompts)?).mean_dim(0));
     }
     Ok(l2_normalize(Tensor::cat(rows, 0)))
 }

@@ -39,6 +39,12 @@ impl PooledClassifier {
         Self::new(width, heads, inputs, classes, device)
     }
 
+    /// Pools every token of `[B, N, W]` (e.g. CLIPPO's encoder outputs) into `[B, W]`.
+    pub fn pool_all(&self, states: Tensor<3>) -> Tensor<2> {
+        let [b, _, w] = states.dims();
+        self.pool.forward_masked(states, None).reshape([b, w])
+    }
+
     /// Pools decoder states `[B, L, W]` (padding hidden by `tokens`) into `[B, W]`.
     pub fn pool(&self, states: Tensor<3>, tokens: Tensor<2, Int>) -> Tensor<2> {
         let [b, _, w] = states.dims();

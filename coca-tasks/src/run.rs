@@ -15,6 +15,7 @@ use crate::engine::train::run_device;
 use crate::engine::{Backbone, RunConfig, RunOutcome, Trainer};
 use crate::error::{Result, TaskError};
 use crate::inputs::Inputs;
+use crate::inputs::rendered::{RenderedInputs, TextBand};
 use crate::registry::{TaskSpec, find};
 use crate::task::{EvalContext, Evaluation, Task};
 
@@ -55,14 +56,21 @@ impl Setup<'_> {
         &self.backbone
     }
 
-    /// Image and text preprocessing of the backbone, with the run's augmentation.
-    pub fn inputs(&self) -> Inputs {
-        Inputs::new(&self.backbone).with_augmentation(&self.config.train)
+    /// Image and text preprocessing of a CoCa backbone, with the run's augmentation; an error
+    /// naming `task` for a CLIPPO backbone.
+    pub fn inputs(&self, task: &str) -> Result<Inputs> {
+        Ok(Inputs::new(self.backbone.coca(task)?).with_augmentation(&self.config.train))
     }
 
-    /// Attention heads for a task pooler over the multimodal decoder (its head count).
-    pub fn decoder_heads(&self) -> usize {
-        self.backbone.config.multimodal_cfg.heads
+    /// Inputs of a CLIPPO backbone (photos, rendered text, text banded onto photos as `band`
+    /// says); an error naming `task` for a CoCa backbone.
+    pub fn rendered_inputs(&self, task: &str, band: TextBand) -> Result<RenderedInputs> {
+        RenderedInputs::new(self.backbone.clippo(task)?.config.image_size, band)
+    }
+
+    /// Attention heads for a task pooler over CoCa's multimodal decoder (its head count).
+    pub fn decoder_heads(&self, task: &str) -> Result<usize> {
+        Ok(self.backbone.coca(task)?.config.multimodal_cfg.heads)
     }
 
     /// The `[data]` section as the task's type.
@@ -115,7 +123,7 @@ impl Setup<'_> {
             }
             Action::Predict { export_dir } => {
                 let device = run_device(&config)?;
-                let model = task.build_model(backbone.coca.clone(), &device);
+                let model = task.build_model(&backbone, &device)?;
                 let model = load_head(model, &export_dir.join("head.safetensors"))?;
                 // Exported weights are f32; a bf16 run predicts in bf16.
                 let model = coca_core::precision::for_device(model, &device);
@@ -137,7 +145,7 @@ pub fn load_head<M: Module>(mut model: M, path: &Path) -> Result<M> {
         .collect(None, None, false)
         .into_iter()
         .map(|t| t.name)
-        .filter(|n| !n.starts_with(crate::task::BACKBONE_PREFIX))
+        .filter(|n| !crate::task::is_backbone_path(n))
         .collect();
     if expected.is_empty() {
         return Ok(model);
@@ -177,8 +185,10 @@ fn dispatch(spec: &dyn TaskSpec, config: RunConfig, action: Action) -> Result<Do
         Action::Predict { export_dir } => {
             let mut section = config.model.clone();
             section.id = Some(export_dir.display().to_string());
-            // The export's own tokenizer.json if it has one, else the built-in vocabulary.
+            // The export's own tokenizer.json if it has one, else the built-in vocabulary; the
+            // family is read off the export's files.
             section.tokenizer = None;
+            section.family = None;
             Backbone::load(&section, &device)?
         }
         Action::Train { .. } => Backbone::load(&config.model, &device)?,

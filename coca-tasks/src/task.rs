@@ -5,12 +5,28 @@ use std::collections::BTreeMap;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use coca_core::Coca;
+use coca_core::clippo::Clippo;
 use rand::rngs::StdRng;
 
+use crate::engine::Backbone;
 use crate::error::Result;
 
-/// Prefix of the pretrained CoCa inside every task model's module tree.
+/// Prefix of a pretrained CoCa inside a task model's module tree (the field `coca`).
 pub const BACKBONE_PREFIX: &str = "coca.";
+/// Prefix of a pretrained CLIPPO inside a task model's module tree (the field `clippo`).
+pub const CLIPPO_PREFIX: &str = "clippo.";
+
+/// Whether the parameter at `path` belongs to the pretrained backbone (of either family).
+pub fn is_backbone_path(path: &str) -> bool {
+    path.starts_with(BACKBONE_PREFIX) || path.starts_with(CLIPPO_PREFIX)
+}
+
+/// The backbone inside a task model, by family.
+#[derive(Debug, Clone, Copy)]
+pub enum Tower<'a> {
+    Coca(&'a Coca),
+    Clippo(&'a Clippo),
+}
 
 /// What one training step computed: the loss to minimise and scalars to log.
 pub struct StepOutput {
@@ -43,12 +59,13 @@ pub struct Evaluation {
     pub skipped: Vec<String>,
 }
 
-/// A downstream task: data preparation, a head on the CoCa backbone, a loss and a metric.
+/// A downstream task: data preparation, a head on the backbone, a loss and a metric.
 ///
-/// The model must keep the backbone under the field `coca` (so its parameters' paths start
-/// with [`BACKBONE_PREFIX`]); every other parameter belongs to the task head.
+/// The model must keep the backbone under the field `coca` (CoCa) or `clippo` (CLIPPO), so its
+/// parameters' paths start with [`BACKBONE_PREFIX`] or [`CLIPPO_PREFIX`]; every other
+/// parameter belongs to the task head.
 pub trait Task: Send + Sync + 'static {
-    /// The full model: `coca` plus the head.
+    /// The full model: the backbone (`coca` or `clippo`) plus the head.
     type Model: Module + Clone + std::fmt::Debug + Send + 'static;
     /// One example as listed in the dataset files (paths, text, labels).
     type Item: Clone + Send + Sync + 'static;
@@ -59,10 +76,11 @@ pub trait Task: Send + Sync + 'static {
 
     /// Short name (`vqa`, `snli-ve`, `nlvr2`, `caption`, `pretrain`).
     fn name(&self) -> &'static str;
-    /// Adds the task head to a (pretrained) backbone.
-    fn build_model(&self, coca: Coca, device: &Device) -> Self::Model;
+    /// Adds the task head to a (pretrained) backbone; an error when the task does not run on
+    /// the backbone's family.
+    fn build_model(&self, backbone: &Backbone, device: &Device) -> Result<Self::Model>;
     /// The backbone inside the model.
-    fn backbone<'a>(&self, model: &'a Self::Model) -> &'a Coca;
+    fn backbone<'a>(&self, model: &'a Self::Model) -> Tower<'a>;
     /// Decodes and preprocesses one item; `augment` is a per-item seeded RNG during training.
     fn prepare(&self, item: &Self::Item, augment: Option<&mut StdRng>) -> Result<Self::Prepared>;
     /// Stacks prepared items into a batch on `device`.

@@ -145,6 +145,66 @@ fn embed_writes_open_clip_features() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// `embed` of a CLIPPO model: the same output names as for CoCa, the texts rendered at the
+/// model's size with the renderer's defaults, matching big_vision's `zimg` / `ztxt`.
+#[test]
+fn embed_of_a_clippo_checkpoint_matches_big_vision() {
+    let dir = tmp("embed-clippo");
+    let out = dir.join("e.safetensors");
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("clippo-tiny/model/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let model = s(&fixture("clippo-tiny/model/clippo_tiny.npz"));
+    let out_s = s(&out);
+    let mut args = vec!["embed", "--model", &model, "--out", &out_s];
+    let images: Vec<String> = info["image_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| s(&fixture(&format!("clippo-tiny/{}", p.as_str().unwrap()))))
+        .collect();
+    for image in &images {
+        args.extend(["--image", image.as_str()]);
+    }
+    let texts: Vec<&str> = info["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    for text in &texts {
+        args.extend(["--text", text]);
+    }
+    assert_eq!((images.len(), texts.len()), (3, 3));
+    let o = coca(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = read_tensors(&out);
+    assert_eq!(got.len(), 2, "{:?}", got.keys().collect::<Vec<_>>());
+    let r = coca_core::clippo::npz::read_npz(&fixture("clippo-tiny/model/reference.npz")).unwrap();
+    for (name, key) in [("image_features", "zimg"), ("text_features", "ztxt")] {
+        let a = &r[key];
+        let want = (a.shape.clone(), a.to_f32().unwrap());
+        let c = assert_close_shaped(name, &got[name], &want, Tol::new(1e-4, 1e-4));
+        eprintln!("{name}: {c:?}");
+    }
+    // A tokenizer makes no sense for a model that reads pixels.
+    let o = coca(&[
+        "embed",
+        "--model",
+        &model,
+        "--text",
+        "a",
+        "--tokenizer",
+        "t.json",
+        "--out",
+        &out_s,
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no tokenizer"), "{}", stderr(&o));
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[test]
 fn bad_inputs_give_clear_errors_and_nonzero_exits() {
     let model = s(&fixture("coca-tiny"));
@@ -220,24 +280,64 @@ fn zero_shot_matches_open_clip_features() {
         &std::fs::read_to_string(fixture("coca-tiny/reference.json")).unwrap(),
     )
     .unwrap();
-    let texts: Vec<&str> = info["texts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t.as_str().unwrap())
-        .collect();
-    let labels = texts.join(",");
     let reference = read_tensors(&fixture("coca-tiny/reference.safetensors"));
-    let (img, txt) = (&reference["image_features"], &reference["text_features"]);
-    let (n, d) = (img.0[0], img.0[1]);
-    assert_eq!((txt.0[0], txt.0[1], texts.len()), (n, d, 3));
-    let model = s(&fixture("coca-tiny"));
     let paths: Vec<String> = info["images"]
         .as_array()
         .unwrap()
         .iter()
         .map(|p| s(&fixture(&format!("coca-tiny/{}", p.as_str().unwrap()))))
         .collect();
+    zero_shot_matches(
+        &s(&fixture("coca-tiny")),
+        &paths,
+        &info["texts"],
+        &reference["image_features"],
+        &reference["text_features"],
+    );
+}
+
+/// The same for a CLIPPO checkpoint: prompts rendered through the one tower, against
+/// big_vision's `zimg` / `ztxt`.
+#[test]
+fn zero_shot_of_a_clippo_checkpoint_matches_big_vision() {
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("clippo-tiny/model/reference.json")).unwrap(),
+    )
+    .unwrap();
+    let r = coca_core::clippo::npz::read_npz(&fixture("clippo-tiny/model/reference.npz")).unwrap();
+    let arr = |k: &str| (r[k].shape.clone(), r[k].to_f32().unwrap());
+    let paths: Vec<String> = info["image_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| s(&fixture(&format!("clippo-tiny/{}", p.as_str().unwrap()))))
+        .collect();
+    zero_shot_matches(
+        &s(&fixture("clippo-tiny/model/clippo_tiny.npz")),
+        &paths,
+        &info["texts"],
+        &arr("zimg"),
+        &arr("ztxt"),
+    );
+}
+
+fn zero_shot_matches(
+    model: &str,
+    paths: &[String],
+    texts: &serde_json::Value,
+    img: &(Vec<usize>, Vec<f32>),
+    txt: &(Vec<usize>, Vec<f32>),
+) {
+    let texts: Vec<&str> = texts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let labels = texts.join(",");
+    let (n, d) = (img.0[0], img.0[1]);
+    assert_eq!((txt.0[0], txt.0[1], texts.len(), paths.len()), (n, d, 3, 3));
+    let model = model.to_string();
     let mut args = vec![
         "zero-shot",
         "--model",

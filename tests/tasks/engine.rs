@@ -6,6 +6,7 @@ use std::sync::Arc;
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
+use coca_tasks::engine::backbone::CocaBackbone;
 use coca_tasks::engine::checkpoint;
 use coca_tasks::engine::optim::{OptimConfig, Optimizers};
 use coca_tasks::engine::params::{clip_global_norm, param_infos};
@@ -184,7 +185,7 @@ fn pretrain_trainer(
     let config = tiny_config(out, steps, extra);
     let device = Device::flex();
     device.seed(init_seed);
-    let backbone = Backbone::load(&config.model, &device).unwrap();
+    let backbone = CocaBackbone::load(&config.model, &device).unwrap();
     let pairs = colour_pairs(images, 8);
     let task = Pretrain {
         inputs: Inputs::new(&backbone),
@@ -193,7 +194,7 @@ fn pretrain_trainer(
     Trainer {
         task: Arc::new(task),
         config,
-        backbone,
+        backbone: Backbone::Coca(backbone),
         train: Arc::new(pairs.clone()),
         val: pairs[..4].to_vec(),
     }
@@ -386,7 +387,7 @@ fn train_inputs_follow_the_augmentation_settings() {
     let image = &pairs[0].image;
     let inputs_for = |extra: &[&str]| {
         let config = tiny_config(&out, 4, extra);
-        let backbone = Backbone::load(&config.model, &Device::flex()).unwrap();
+        let backbone = CocaBackbone::load(&config.model, &Device::flex()).unwrap();
         Inputs::new(&backbone).with_augmentation(&config.train)
     };
     let rng = || StdRng::seed_from_u64(5);

@@ -11,7 +11,7 @@ use coca_tasks::run::finetune;
 use crate::common::tiny_config;
 
 /// The tiny synthetic world, generated once per test binary.
-fn world() -> &'static Path {
+pub fn world() -> &'static Path {
     static WORLD: OnceLock<PathBuf> = OnceLock::new();
     WORLD.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("coca-tasks-world-{}", std::process::id()));
@@ -26,7 +26,7 @@ fn q(p: PathBuf) -> String {
 }
 
 /// The shared tiny run configuration with this file's batch, schedule and seed.
-fn config(out: &Path, steps: usize, data: Vec<String>, extra: &[&str]) -> RunConfig {
+pub fn config(out: &Path, steps: usize, data: Vec<String>, extra: &[&str]) -> RunConfig {
     let mut overrides = vec![
         "train.batch_size=16",
         "train.warmup_steps=5",
@@ -39,7 +39,7 @@ fn config(out: &Path, steps: usize, data: Vec<String>, extra: &[&str]) -> RunCon
     tiny_config(out, steps, &overrides)
 }
 
-fn data_for(task: &str) -> Vec<String> {
+pub fn data_for(task: &str) -> Vec<String> {
     let w = world();
     match task {
         "vqa" => vec![
@@ -91,7 +91,7 @@ fn data_for(task: &str) -> Vec<String> {
     }
 }
 
-fn losses(run: &Path) -> Vec<f64> {
+pub fn losses(run: &Path) -> Vec<f64> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -120,7 +120,7 @@ fn run_task(kind: &str, steps: usize, extra: &[&str]) -> (PathBuf, coca_tasks::e
 }
 
 /// `predict` with the exported model of the run in `out`, one config override, into `dir`.
-fn predict(kind: &str, out: &Path, set: &str, dir: &Path) -> coca_tasks::task::Evaluation {
+pub fn predict(kind: &str, out: &Path, set: &str, dir: &Path) -> coca_tasks::task::Evaluation {
     coca_tasks::run::predict(kind, out, &[set.to_string()], dir).unwrap()
 }
 

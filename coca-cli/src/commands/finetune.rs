@@ -70,6 +70,14 @@ pub fn predict(args: PredictArgs) -> Result<ExitCode> {
 
 pub fn export(args: ExportArgs) -> Result<ExitCode> {
     match (&args.model, &args.run) {
+        (Some(id), _) if coca_core::clippo::is_clippo_id(id) => {
+            let clippo = coca_core::clippo::load(id, &Device::flex())?;
+            if args.out.extension().is_some_and(|e| e == "npz") {
+                clippo.save_npz(&args.out)?;
+            } else {
+                clippo.save_safetensors(&args.out)?;
+            }
+        }
         (Some(id), _) => {
             let coca = Pretrained::load(id, &Device::flex())?;
             coca_core::checkpoint::save_open_clip(&coca.model, &args.out)?;

@@ -35,6 +35,32 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// A model of either family, as `embed` and `zero-shot` take it.
+#[allow(clippy::large_enum_variant)] // one value per command
+pub enum AnyModel {
+    Coca(Pretrained, Option<ClipTokenizer>),
+    Clippo(coca_core::clippo::Clippo),
+}
+
+/// Loads what `ModelArgs` names, of the family its id says (a `.npz`, or a directory with
+/// `clippo.npz`, is CLIPPO). The CoCa tokenizer is resolved only when `need_tokenizer`.
+pub fn load_any(args: &ModelArgs, need_tokenizer: bool) -> Result<(Device, AnyModel)> {
+    if !coca_core::clippo::is_clippo_id(&args.model) {
+        let (device, coca, tokenizer) = load(args, need_tokenizer)?;
+        return Ok((device, AnyModel::Coca(coca, tokenizer)));
+    }
+    if let Some(tok) = &args.tokenizer {
+        anyhow::bail!(
+            "--tokenizer {}: {} is a CLIPPO model, which has no tokenizer (text is rendered)",
+            tok.display(),
+            args.model
+        );
+    }
+    let device = parse_device(&args.device)?;
+    let model = coca_core::clippo::load(&args.model, &device)?;
+    Ok((device, AnyModel::Clippo(model)))
+}
+
 /// Loads what `ModelArgs` names. The tokenizer is resolved only when `need_tokenizer`.
 pub fn load(
     args: &ModelArgs,

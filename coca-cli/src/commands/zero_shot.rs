@@ -3,7 +3,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use coca_core::zero_shot::{DEFAULT_TEMPLATES, build_classifier, classify};
+use coca_core::zero_shot::{DEFAULT_TEMPLATES, build_classifier, build_classifier_with, classify};
+
+use super::AnyModel;
 
 use crate::args::ZeroShotArgs;
 
@@ -22,11 +24,24 @@ pub fn run(args: ZeroShotArgs) -> Result<ExitCode> {
     } else {
         args.templates.clone()
     };
-    let (device, coca, tokenizer) = super::load(&args.model, true)?;
-    let tokenizer = tokenizer.context("tokenizer")?;
-    let classifier = build_classifier(&coca.model, &tokenizer, &labels, &templates, &device)?;
-    let pixels = coca.load_images(&args.images, &device)?;
-    let probs = classify(coca.model.encode_image(pixels).features, classifier);
+    let (device, model) = super::load_any(&args.model, true)?;
+    let probs = match model {
+        AnyModel::Coca(coca, tokenizer) => {
+            let tokenizer = tokenizer.context("tokenizer")?;
+            let classifier =
+                build_classifier(&coca.model, &tokenizer, &labels, &templates, &device)?;
+            let pixels = coca.load_images(&args.images, &device)?;
+            classify(coca.model.encode_image(pixels).features, classifier)
+        }
+        // Prompts rendered as pixels through the same ViT as the photos.
+        AnyModel::Clippo(clippo) => {
+            let classifier = build_classifier_with(&labels, &templates, |prompts| {
+                coca_core::clippo::embed_texts(&clippo, prompts, &device)
+            })?;
+            let z = coca_core::clippo::embed_images(&clippo, &args.images, &device)?;
+            classify(z, classifier)
+        }
+    };
     let probs: Vec<f32> = probs
         .into_data()
         .convert::<f32>()

@@ -41,10 +41,25 @@ impl ClippoConfig {
         }
     }
 
-    /// A preset by name (`clippo_B16`, case-insensitive).
+    /// A tiny model for CPU tests and the synthetic world: 128 px, 16 px patches (one glyph
+    /// cell per token), width 64, 2 blocks, 4 heads, `out_dim` 32.
+    pub fn tiny() -> Self {
+        Self {
+            width: 64,
+            depth: 2,
+            num_heads: 4,
+            mlp_dim: 256,
+            patch_size: 16,
+            image_size: 128,
+            out_dim: 32,
+        }
+    }
+
+    /// A preset by name (`clippo_B16`, `clippo_tiny`; case-insensitive).
     pub fn preset(name: &str) -> Option<Self> {
         match name.to_ascii_lowercase().replace(['-', '/'], "_").as_str() {
             "clippo_b16" | "clippo_b_16" => Some(Self::clippo_b16()),
+            "clippo_tiny" => Some(Self::tiny()),
             _ => None,
         }
     }

@@ -62,7 +62,58 @@ pub fn resolve_checkpoint(id: &str) -> Result<PathBuf> {
     }
 }
 
-/// Loads a CLIPPO checkpoint by path or hub id (see [`resolve_checkpoint`]), strictly.
+/// Loads a CLIPPO checkpoint by path or hub id (see [`resolve_checkpoint`]), strictly; a
+/// directory holding `clippo.npz` (a coca-tasks export) also names one.
 pub fn load(id: &str, device: &burn::tensor::Device) -> Result<Clippo> {
+    let in_dir = Path::new(id).join("clippo.npz");
+    if in_dir.is_file() {
+        return Clippo::load_npz(&in_dir, device);
+    }
     Clippo::load_npz(&resolve_checkpoint(id)?, device)
+}
+
+/// Whether a model id names a CLIPPO checkpoint: a `.npz` (path or hub file) or a directory
+/// holding `clippo.npz`.
+pub fn is_clippo_id(id: &str) -> bool {
+    id.to_ascii_lowercase().ends_with(".npz") || Path::new(id).join("clippo.npz").is_file()
+}
+
+/// L2-normalised embeddings `[N, out_dim]` of texts, each rendered at the model's image size
+/// with the renderer's defaults.
+pub fn embed_texts(
+    model: &Clippo,
+    texts: &[impl AsRef<str>],
+    device: &burn::tensor::Device,
+) -> Result<burn::tensor::Tensor<2>> {
+    let s = model.config().image_size;
+    let opts = render::RenderOptions::with_size(s);
+    let mut values = Vec::with_capacity(texts.len() * s * s * 3);
+    for t in texts {
+        values.extend(render::render_text(t.as_ref(), &opts)?.to_unit_range());
+    }
+    let x = burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(values, [texts.len(), s, s, 3]),
+        device,
+    );
+    Ok(model.embed(x))
+}
+
+/// L2-normalised embeddings `[N, out_dim]` of image files, preprocessed as big_vision
+/// evaluates CLIPPO.
+pub fn embed_images(
+    model: &Clippo,
+    paths: &[impl AsRef<Path>],
+    device: &burn::tensor::Device,
+) -> Result<burn::tensor::Tensor<2>> {
+    let s = model.config().image_size;
+    let mut values = Vec::with_capacity(paths.len() * s * s * 3);
+    for p in paths {
+        let img = crate::preprocess::load_image(p.as_ref())?;
+        values.extend(preprocess::preprocess_eval(&img, s as u32));
+    }
+    let x = burn::tensor::Tensor::from_data(
+        burn::tensor::TensorData::new(values, [paths.len(), s, s, 3]),
+        device,
+    );
+    Ok(model.embed(x))
 }

@@ -276,8 +276,26 @@ pub struct TowerOutput {
 }
 
 impl ClippoVit {
-    /// One pass over NHWC pixels in `[-1, 1]` (`[B, H, W, 3]`).
-    pub fn forward(&self, x: Tensor<4>) -> TowerOutput {
+    /// The encoder's output tokens (after `encoder_norm`) `[B, N, D]` of NHWC pixels in
+    /// `[-1, 1]`: what a task head pools (the MAP head and `head` are not run).
+    pub fn encode(&self, x: Tensor<4>) -> Tensor<3> {
+        let mut x = self.tokens(x);
+        for block in &self.blocks {
+            x = block.forward(x).plus_mlp;
+        }
+        self.encoder_norm.forward(x)
+    }
+
+    /// Patch embedding plus position embedding `[B, N, D]`.
+    fn tokens(&self, x: Tensor<4>) -> Tensor<3> {
+        let [b, hh, ww, _] = x.dims();
+        let p = self.embedding_kernel.dims()[0];
+        let d = self.embedding_kernel.dims()[3];
+        self.stem(x).reshape([b, (hh / p) * (ww / p), d]) + self.pos_embedding.val()
+    }
+
+    /// The patch-embedding conv `[B, h, w, D]`.
+    fn stem(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, hh, ww, c] = x.dims();
         let [p, _, _, d] = self.embedding_kernel.dims();
         let (gh, gw) = (hh / p, ww / p);
@@ -288,7 +306,15 @@ impl ClippoVit {
             .reshape([b * gh * gw, p * p * c]);
         let stem = patches.matmul(self.embedding_kernel.val().reshape([p * p * c, d]))
             + self.embedding_bias.val().unsqueeze::<2>();
-        let stem = stem.reshape([b, gh, gw, d]);
+        stem.reshape([b, gh, gw, d])
+    }
+
+    /// One pass over NHWC pixels in `[-1, 1]` (`[B, H, W, 3]`).
+    pub fn forward(&self, x: Tensor<4>) -> TowerOutput {
+        let [b, hh, ww, _] = x.dims();
+        let [p, _, _, d] = self.embedding_kernel.dims();
+        let (gh, gw) = (hh / p, ww / p);
+        let stem = self.stem(x);
         let with_posemb = stem.clone().reshape([b, gh * gw, d]) + self.pos_embedding.val();
         let mut x = with_posemb.clone();
         let mut blocks = Vec::with_capacity(self.blocks.len());

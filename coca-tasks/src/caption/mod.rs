@@ -19,11 +19,12 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::engine::Backbone;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::{Result, TaskError};
 use crate::inputs::{ImageText, Inputs};
 use crate::metrics::caption::evaluate_captions;
-use crate::task::{EvalContext, Evaluation, StepOutput, Task};
+use crate::task::{EvalContext, Evaluation, StepOutput, Task, Tower};
 use data::{CaptionImage, load_karpathy};
 
 /// `[data]` of captioning.
@@ -168,12 +169,14 @@ impl Task for Captioning {
         "caption"
     }
 
-    fn build_model(&self, coca: Coca, _device: &Device) -> CaptionModel {
-        CaptionModel { coca }
+    fn build_model(&self, backbone: &Backbone, _device: &Device) -> Result<CaptionModel> {
+        Ok(CaptionModel {
+            coca: backbone.coca(self.name())?.coca.clone(),
+        })
     }
 
-    fn backbone<'a>(&self, model: &'a CaptionModel) -> &'a Coca {
-        &model.coca
+    fn backbone<'a>(&self, model: &'a CaptionModel) -> Tower<'a> {
+        Tower::Coca(&model.coca)
     }
 
     fn prepare(&self, item: &CaptionItem, augment: Option<&mut StdRng>) -> Result<Self::Prepared> {

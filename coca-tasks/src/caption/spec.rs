@@ -27,7 +27,7 @@ impl TaskSpec for CaptionSpec {
         let config: CaptionTaskConfig = setup.task_config()?;
         let (train, val) = data.load()?;
         let task = Captioning {
-            inputs: setup.inputs(),
+            inputs: setup.inputs(self.name())?,
             config,
         };
         setup.act(task, train, val)

@@ -10,6 +10,7 @@
 //! backbone gets no gradient (its weights stay bit-identical even without
 //! `[model] freeze = "all-but-head"`, which the example config sets anyway).
 
+pub mod clippo;
 pub mod data;
 pub mod metrics;
 pub(crate) mod render;
@@ -30,10 +31,11 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::engine::Backbone;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::{Result, TaskError};
 use crate::inputs::Inputs;
-use crate::task::{EvalContext, Evaluation, StepOutput, Task};
+use crate::task::{EvalContext, Evaluation, StepOutput, Task, Tower};
 pub use data::ClassifyItem;
 use data::{classes_of, index_split, read_split};
 use metrics::{ClassifyScores, predictions_csv, ranking, score_rankings};
@@ -303,9 +305,10 @@ impl Task for Classify {
         "classify"
     }
 
-    fn build_model(&self, coca: Coca, device: &Device) -> ClassifyModel {
+    fn build_model(&self, backbone: &Backbone, device: &Device) -> Result<ClassifyModel> {
+        let coca = backbone.coca(self.name())?.coca.clone();
         let width = encoder_width(&coca);
-        ClassifyModel {
+        Ok(ClassifyModel {
             coca,
             head: ClassifyHead::new(
                 width,
@@ -315,11 +318,11 @@ impl Task for Classify {
                 device,
             ),
             frozen: self.config.mode == Mode::Frozen,
-        }
+        })
     }
 
-    fn backbone<'a>(&self, model: &'a ClassifyModel) -> &'a Coca {
-        &model.coca
+    fn backbone<'a>(&self, model: &'a ClassifyModel) -> Tower<'a> {
+        Tower::Coca(&model.coca)
     }
 
     fn prepare(&self, item: &ClassifyItem, augment: Option<&mut StdRng>) -> Result<Self::Prepared> {

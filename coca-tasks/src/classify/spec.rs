@@ -8,8 +8,11 @@ use crate::run::{Done, Setup};
 use crate::synth::SynthSize;
 use crate::task::EvalContext;
 
+use super::clippo::ClippoClassify;
+use super::metrics::ClassifyScores;
 use super::metrics::score_predictions_file;
 use super::{Classify, ClassifyData, ClassifyTaskConfig, classes_from_task_json};
+use crate::engine::Backbone;
 
 /// `classify` in the registry.
 pub struct ClassifySpec;
@@ -26,7 +29,7 @@ impl TaskSpec for ClassifySpec {
     }
 
     fn about(&self) -> &'static str {
-        "Image classification: attentional pooler over the image encoder + softmax classifier"
+        "Image classification: attentional pooler over the image encoder (CoCa or CLIPPO) + softmax classifier"
     }
 
     fn run(&self, setup: Setup<'_>) -> Result<Done> {
@@ -41,17 +44,40 @@ impl TaskSpec for ClassifySpec {
             None => data.load()?,
         };
         let out_dir = setup.config().run.out_dir.clone();
-        let task = Classify {
-            inputs: setup.inputs(),
-            classes,
-            config,
-            heads: setup.backbone().config.vision_heads(),
-            confusion_png: Some(out_dir.join("confusion.png")),
-        };
-        if setup.export_dir().is_none() {
-            zero_shot_beside(&task, &setup, &val, &out_dir)?;
+        let confusion_png = Some(out_dir.join("confusion.png"));
+        let training = setup.export_dir().is_none();
+        match setup.backbone() {
+            Backbone::Coca(b) => {
+                let task = Classify {
+                    inputs: setup.inputs(self.name())?,
+                    classes,
+                    config,
+                    heads: b.config.vision_heads(),
+                    confusion_png,
+                };
+                if training {
+                    let ctx = eval_context(&setup)?;
+                    let s = task.zero_shot(&b.coca, &val, &TEMPLATES, &ctx)?;
+                    write_zero_shot(&s, &out_dir)?;
+                }
+                setup.act(task, train, val)
+            }
+            Backbone::Clippo(b) => {
+                let task = ClippoClassify {
+                    inputs: setup.rendered_inputs(self.name(), Default::default())?,
+                    classes,
+                    config,
+                    heads: b.config.num_heads,
+                    confusion_png,
+                };
+                if training {
+                    let ctx = eval_context(&setup)?;
+                    let s = task.zero_shot(&b.clippo, &val, &TEMPLATES, &ctx)?;
+                    write_zero_shot(&s, &out_dir)?;
+                }
+                setup.act(task, train, val)
+            }
         }
-        setup.act(task, train, val)
     }
 
     fn eval_files(&self) -> &'static [EvalFile] {
@@ -92,22 +118,21 @@ impl TaskSpec for ClassifySpec {
     }
 }
 
-/// Zero-shot scores of the backbone before training (class names in prompt templates),
-/// logged and written to `zero_shot.json` in the run directory, beside the trained figures.
-fn zero_shot_beside(
-    task: &Classify,
-    setup: &Setup<'_>,
-    val: &[super::ClassifyItem],
-    out_dir: &Path,
-) -> Result<()> {
+/// The evaluation settings of the run (for the zero-shot figure).
+fn eval_context(setup: &Setup<'_>) -> Result<EvalContext> {
     let config = setup.config();
-    let ctx = EvalContext {
+    Ok(EvalContext {
         device: crate::engine::train::run_device(config)?,
         batch_size: config.eval.batch_size,
         workers: config.train.workers,
         strict: config.run.strict,
-    };
-    let s = task.zero_shot(&setup.backbone().coca, val, &TEMPLATES, &ctx)?;
+    })
+}
+
+/// Logs the zero-shot scores of the backbone before training (class names in prompt
+/// templates) and writes them to `zero_shot.json` in the run directory, beside the trained
+/// figures.
+fn write_zero_shot(s: &ClassifyScores, out_dir: &Path) -> Result<()> {
     tracing::info!(
         accuracy = s.accuracy,
         top5 = s.top5,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use super::*;
+use crate::engine::backbone::CocaBackbone;
 use crate::engine::{Backbone, RunConfig, Trainer};
 
 /// A fresh temporary directory.
@@ -85,7 +86,7 @@ fn trainer(
     let config = tiny_run(run, steps, batch, extra);
     let device = Device::flex();
     device.seed(11);
-    let backbone = Backbone::load(&config.model, &device).unwrap();
+    let backbone = CocaBackbone::load(&config.model, &device).unwrap();
     let data = ClassifyData {
         train: data.join("train"),
         val: data.join("val.csv"),
@@ -108,7 +109,7 @@ fn trainer(
     Trainer {
         task: Arc::new(task),
         config,
-        backbone,
+        backbone: Backbone::Coca(backbone),
         train: Arc::new(train),
         val,
     }
@@ -164,7 +165,8 @@ fn frozen_training_keeps_every_backbone_tensor_bit_identical() {
     for mode in ["frozen", "finetune"] {
         let run = tmp(&format!("frozen-run-{mode}"));
         let t = trainer(&run, &data, 2, 6, mode, &[]);
-        let before = coca_core::checkpoint::state_dict(&t.backbone.coca).unwrap();
+        let before =
+            coca_core::checkpoint::state_dict(&t.backbone.coca("classify").unwrap().coca).unwrap();
         let outcome = t.run(false).unwrap();
         assert_eq!(outcome.steps, 2);
         let after = state(&run.join("export/open_clip_model.safetensors"));
@@ -225,7 +227,7 @@ fn zero_shot_scores_every_item() {
     let (data, _) = small_set("zs-data", 1);
     let device = Device::flex();
     let config = tiny_run(&tmp("zs-run"), 1, 1, &[]);
-    let backbone = Backbone::load(&config.model, &device).unwrap();
+    let backbone = CocaBackbone::load(&config.model, &device).unwrap();
     let d = ClassifyData {
         train: data.join("train.csv"),
         val: data.join("val"),
@@ -264,7 +266,7 @@ fn corrupt_image_is_skipped_or_strict_error() {
     std::fs::write(data.join("val/red/00000.jpg"), b"\xff\xd8\xff garbage").unwrap();
     let device = Device::flex();
     let config = tiny_run(&tmp("corrupt-run"), 1, 1, &[]);
-    let backbone = Backbone::load(&config.model, &device).unwrap();
+    let backbone = CocaBackbone::load(&config.model, &device).unwrap();
     let d = ClassifyData {
         train: data.join("train"),
         val: data.join("val"),
@@ -277,7 +279,9 @@ fn corrupt_image_is_skipped_or_strict_error() {
         heads: 2,
         confusion_png: None,
     };
-    let model = task.build_model(backbone.coca.clone(), &device);
+    let model = task
+        .build_model(&Backbone::Coca(backbone.clone()), &device)
+        .unwrap();
     let mut ctx = EvalContext {
         device,
         batch_size: 4,
@@ -374,7 +378,7 @@ fn example_runs() {
         );
         let device = Device::flex();
         device.seed(0);
-        let backbone = Backbone::load(&config.model, &device).unwrap();
+        let backbone = CocaBackbone::load(&config.model, &device).unwrap();
         let d: ClassifyData = RunConfig::section(&config.data, "data").unwrap();
         let (classes, train, val) = d.load().unwrap();
         let task = Classify {
@@ -388,7 +392,7 @@ fn example_runs() {
         let outcome = Trainer {
             task: Arc::new(task),
             config,
-            backbone,
+            backbone: Backbone::Coca(backbone),
             train: Arc::new(train),
             val,
         }

@@ -19,9 +19,14 @@ pub struct ModelSection {
     /// with random weights is built from `preset`.
     #[serde(default)]
     pub id: Option<String>,
-    /// Preset for random initialisation: `tiny`, `coca_ViT-B-32`, `coca_ViT-L-14`.
+    /// Preset for random initialisation: `tiny`, `coca_ViT-B-32`, `coca_ViT-L-14`; CLIPPO:
+    /// `clippo_B16`, `clippo_tiny`.
     #[serde(default)]
     pub preset: Option<String>,
+    /// `coca` or `clippo`; by default read off `id` (a `.npz` or a directory with
+    /// `clippo.npz` is CLIPPO) or `preset` (`clippo_*`).
+    #[serde(default)]
+    pub family: Option<super::backbone::Family>,
     /// `tokenizer.json` (default: the model's own, else the hub's CLIP tokenizer).
     #[serde(default)]
     pub tokenizer: Option<PathBuf>,

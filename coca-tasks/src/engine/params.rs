@@ -6,7 +6,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::task::BACKBONE_PREFIX;
+use crate::task::{BACKBONE_PREFIX, CLIPPO_PREFIX, is_backbone_path};
 
 /// One float parameter of a module.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,7 +35,7 @@ impl ParamInfo {
 
     /// Whether the parameter belongs to the task head (not the pretrained backbone).
     pub fn is_head(&self) -> bool {
-        !self.path.starts_with(BACKBONE_PREFIX)
+        !is_backbone_path(&self.path)
     }
 }
 
@@ -77,9 +77,10 @@ pub enum Freeze {
     /// Everything trains.
     #[default]
     None,
-    /// The image encoder (`coca.visual`) is frozen.
+    /// The image encoder (`coca.visual`; CLIPPO: its one tower `clippo.img`) is frozen.
     ImageEncoder,
-    /// The unimodal and multimodal text decoders are frozen.
+    /// The unimodal and multimodal text decoders are frozen (CoCa only: CLIPPO has no text
+    /// tower, and asking for this is an error).
     TextTowers,
     /// Only the task head trains (the paper's frozen-feature evaluation).
     AllButHead,
@@ -91,12 +92,15 @@ impl Freeze {
         let b = BACKBONE_PREFIX;
         match self {
             Freeze::None => false,
-            Freeze::ImageEncoder => path.starts_with(&format!("{b}visual.")),
+            Freeze::ImageEncoder => {
+                path.starts_with(&format!("{b}visual."))
+                    || path.starts_with(&format!("{CLIPPO_PREFIX}img."))
+            }
             Freeze::TextTowers => {
                 path.starts_with(&format!("{b}text."))
                     || path.starts_with(&format!("{b}text_decoder."))
             }
-            Freeze::AllButHead => path.starts_with(b),
+            Freeze::AllButHead => is_backbone_path(path),
         }
     }
 }

@@ -114,10 +114,17 @@ impl<T: Task> Trainer<T> {
         INTERRUPTED.store(false, Ordering::SeqCst);
         install_interrupt_handler();
 
+        if self.backbone.family() == super::backbone::Family::Clippo
+            && cfg.model.freeze == super::params::Freeze::TextTowers
+        {
+            return Err(TaskError::Config(
+                "[model] freeze = \"text-towers\": a CLIPPO model has no text tower (its one \
+                 ViT reads images and rendered text); use \"image-encoder\" or \"all-but-head\""
+                    .into(),
+            ));
+        }
         let mut weights = Weights::new(
-            self.task
-                .build_model(self.backbone.coca.clone(), &device)
-                .train(),
+            self.task.build_model(&self.backbone, &device)?.train(),
             &device,
         );
         let mut state = TrainState {

@@ -16,12 +16,13 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::engine::Backbone;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::{Result, TaskError};
 use crate::head::{PooledClassifier, argmax_rows, cross_entropy, multimodal_states};
 use crate::inputs::{Inputs, stack_tokens};
 use crate::metrics::accuracy::{Nlvr2Example as ScoredExample, nlvr2_scores};
-use crate::task::{EvalContext, Evaluation, StepOutput, Task};
+use crate::task::{EvalContext, Evaluation, StepOutput, Task, Tower};
 use data::{Nlvr2Example, load_nlvr2};
 
 /// `[data]` of NLVR2.
@@ -104,15 +105,16 @@ impl Task for Nlvr2 {
         "nlvr2"
     }
 
-    fn build_model(&self, coca: Coca, device: &Device) -> Nlvr2Model {
-        Nlvr2Model {
+    fn build_model(&self, backbone: &Backbone, device: &Device) -> Result<Nlvr2Model> {
+        let coca = backbone.coca(self.name())?.coca.clone();
+        Ok(Nlvr2Model {
             head: PooledClassifier::over_decoder(&coca, self.heads, 2, 2, device),
             coca,
-        }
+        })
     }
 
-    fn backbone<'a>(&self, model: &'a Nlvr2Model) -> &'a Coca {
-        &model.coca
+    fn backbone<'a>(&self, model: &'a Nlvr2Model) -> Tower<'a> {
+        Tower::Coca(&model.coca)
     }
 
     fn prepare(

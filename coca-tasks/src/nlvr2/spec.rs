@@ -30,8 +30,8 @@ impl TaskSpec for Nlvr2Spec {
         let data: Nlvr2Data = setup.data()?;
         let (train, val) = setup.splits(|| data.load(), || data.load_val())?;
         let task = Nlvr2 {
-            inputs: setup.inputs(),
-            heads: setup.decoder_heads(),
+            inputs: setup.inputs(self.name())?,
+            heads: setup.decoder_heads(self.name())?,
         };
         setup.act(task, train, val)
     }

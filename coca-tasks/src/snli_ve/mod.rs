@@ -1,5 +1,6 @@
 //! SNLI-VE: image -> encoder, hypothesis -> decoder, pooled decoder outputs -> 3-way classifier.
 
+pub mod clippo;
 pub mod data;
 mod spec;
 
@@ -15,12 +16,14 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::engine::Backbone;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::Result;
 use crate::head::{PooledClassifier, argmax_rows, cross_entropy, multimodal_states};
+use crate::inputs::rendered::TextBand;
 use crate::inputs::{Inputs, stack_tokens};
 use crate::metrics::accuracy::classification_accuracy;
-use crate::task::{EvalContext, Evaluation, StepOutput, Task};
+use crate::task::{EvalContext, Evaluation, StepOutput, Task, Tower};
 use data::{VeExample, VeLabel, load_snli_ve};
 
 /// `[data]` of SNLI-VE.
@@ -55,6 +58,15 @@ impl SnliVeData {
     }
 }
 
+/// `[task]` of SNLI-VE.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnliVeTaskConfig {
+    /// Where the hypothesis is rendered onto the image (CLIPPO only).
+    #[serde(default)]
+    pub render: TextBand,
+}
+
 /// CoCa + pooled 3-way classifier.
 #[derive(Module, Debug)]
 pub struct SnliVeModel {
@@ -86,15 +98,16 @@ impl Task for SnliVe {
         "snli-ve"
     }
 
-    fn build_model(&self, coca: Coca, device: &Device) -> SnliVeModel {
-        SnliVeModel {
+    fn build_model(&self, backbone: &Backbone, device: &Device) -> Result<SnliVeModel> {
+        let coca = backbone.coca(self.name())?.coca.clone();
+        Ok(SnliVeModel {
             head: PooledClassifier::over_decoder(&coca, self.heads, 1, VeLabel::ALL.len(), device),
             coca,
-        }
+        })
     }
 
-    fn backbone<'a>(&self, model: &'a SnliVeModel) -> &'a Coca {
-        &model.coca
+    fn backbone<'a>(&self, model: &'a SnliVeModel) -> Tower<'a> {
+        Tower::Coca(&model.coca)
     }
 
     fn prepare(&self, item: &VeExample, augment: Option<&mut StdRng>) -> Result<Self::Prepared> {
@@ -115,12 +128,12 @@ impl Task for SnliVe {
         for (i, t, l) in items {
             images.push(i);
             tokens.push(t);
-            labels.push(l as i64);
+            labels.push(l);
         }
         (
             self.inputs.stack_images(images, device),
             stack_tokens(&tokens, device),
-            Tensor::from_data(TensorData::new(labels, [n]), device),
+            label_tensor(labels, device),
         )
     }
 
@@ -144,32 +157,49 @@ impl Task for SnliVe {
             preds.extend(idx.iter().copied().zip(p));
             Ok(())
         })?;
-        let predicted: Vec<&str> = preds.iter().map(|&(_, p)| VeLabel::ALL[p].name()).collect();
-        let gold: Vec<&str> = preds.iter().map(|&(i, _)| items[i].label.name()).collect();
-        let scores = classification_accuracy(&predicted, &gold)?;
-        let mut metrics = BTreeMap::from([("accuracy".to_string(), scores.accuracy)]);
-        for (class, acc) in &scores.per_class {
-            metrics.insert(format!("accuracy_{class}"), acc.accuracy);
-        }
-        let lines: Vec<String> = preds
+        score_labels(items, &preds, skipped)
+    }
+
+    fn export_info(&self) -> serde_json::Value {
+        json!({"labels": VeLabel::ALL.iter().map(|l| l.name()).collect::<Vec<_>>(), "head": "pooled-classifier", "pooler_heads": self.heads})
+    }
+}
+
+/// Labels `[B]` of a batch.
+pub fn label_tensor(labels: Vec<usize>, device: &Device) -> Tensor<1, Int> {
+    let n = labels.len();
+    let labels: Vec<i64> = labels.into_iter().map(|l| l as i64).collect();
+    Tensor::from_data(TensorData::new(labels, [n]), device)
+}
+
+/// Scores predicted classes `(item index, class)`: accuracy overall and per class, and the
+/// predictions as `predictions_snli_ve.jsonl`.
+pub fn score_labels(
+    items: &[VeExample],
+    preds: &[(usize, usize)],
+    skipped: Vec<String>,
+) -> Result<Evaluation> {
+    let predicted: Vec<&str> = preds.iter().map(|&(_, p)| VeLabel::ALL[p].name()).collect();
+    let gold: Vec<&str> = preds.iter().map(|&(i, _)| items[i].label.name()).collect();
+    let scores = classification_accuracy(&predicted, &gold)?;
+    let mut metrics = BTreeMap::from([("accuracy".to_string(), scores.accuracy)]);
+    for (class, acc) in &scores.per_class {
+        metrics.insert(format!("accuracy_{class}"), acc.accuracy);
+    }
+    let lines: Vec<String> = preds
             .iter()
             .map(|&(i, p)| {
                 json!({"pairID": items[i].pair_id, "line": items[i].line, "prediction": VeLabel::ALL[p].name(), "gold_label": items[i].label.name()})
                     .to_string()
             })
             .collect();
-        Ok(Evaluation {
-            metric: scores.accuracy,
-            metrics,
-            predictions: Some((
-                "predictions_snli_ve.jsonl".into(),
-                (lines.join("\n") + "\n").into_bytes(),
-            )),
-            skipped,
-        })
-    }
-
-    fn export_info(&self) -> serde_json::Value {
-        json!({"labels": VeLabel::ALL.iter().map(|l| l.name()).collect::<Vec<_>>(), "head": "pooled-classifier", "pooler_heads": self.heads})
-    }
+    Ok(Evaluation {
+        metric: scores.accuracy,
+        metrics,
+        predictions: Some((
+            "predictions_snli_ve.jsonl".into(),
+            (lines.join("\n") + "\n").into_bytes(),
+        )),
+        skipped,
+    })
 }

@@ -8,8 +8,10 @@ use crate::metrics::accuracy::classification_accuracy;
 use crate::registry::{EvalFile, EvalFiles, Report, TaskSpec};
 use crate::run::{Done, Setup};
 
+use super::clippo::ClippoSnliVe;
 use super::data::load_snli_ve;
-use super::{SnliVe, SnliVeData};
+use super::{SnliVe, SnliVeData, SnliVeTaskConfig};
+use crate::engine::Backbone;
 
 /// SNLI-VE in the registry.
 pub struct SnliVeSpec;
@@ -29,11 +31,23 @@ impl TaskSpec for SnliVeSpec {
     fn run(&self, setup: Setup<'_>) -> Result<Done> {
         let data: SnliVeData = setup.data()?;
         let (train, val) = setup.splits(|| data.load(), || data.load_val())?;
-        let task = SnliVe {
-            inputs: setup.inputs(),
-            heads: setup.decoder_heads(),
-        };
-        setup.act(task, train, val)
+        let config: SnliVeTaskConfig = setup.task_config()?;
+        match setup.backbone() {
+            Backbone::Coca(_) => {
+                let task = SnliVe {
+                    inputs: setup.inputs(self.name())?,
+                    heads: setup.decoder_heads(self.name())?,
+                };
+                setup.act(task, train, val)
+            }
+            Backbone::Clippo(b) => {
+                let task = ClippoSnliVe {
+                    heads: b.config.num_heads,
+                    inputs: setup.rendered_inputs(self.name(), config.render)?,
+                };
+                setup.act(task, train, val)
+            }
+        }
     }
 
     fn eval_files(&self) -> &'static [EvalFile] {

@@ -284,12 +284,29 @@ pub(crate) fn retrieval_chance(images: &[CocoImage], split: &str) -> Option<Retr
     if in_split.is_empty() || texts.is_empty() {
         return None;
     }
+    // How many images use each caption text: a text of two images ties for both (a miss).
+    let mut owners: std::collections::BTreeMap<&str, BTreeSet<usize>> = Default::default();
+    for (n, im) in in_split.iter().enumerate() {
+        for c in &im.captions {
+            owners.entry(c.trim()).or_default().insert(n);
+        }
+    }
+    let own_only = |n: usize| {
+        owners
+            .values()
+            .filter(|o| o.len() == 1 && o.contains(&n))
+            .count()
+    };
+    let i2t = (0..in_split.len())
+        .map(|n| own_only(n) as f64 / texts.len() as f64)
+        .sum::<f64>()
+        / in_split.len() as f64;
     Some(RetrievalChance {
         split: split.to_string(),
         pairs,
         images: in_split.len(),
         distinct_captions: texts.len(),
         t2i_r1: 1.0 / in_split.len() as f64,
-        i2t_r1: 1.0 / texts.len() as f64,
+        i2t_r1: i2t,
     })
 }

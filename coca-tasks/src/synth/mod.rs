@@ -246,11 +246,11 @@ pub struct CocoSummary {
 }
 
 /// Recall@1 that retrieval without any knowledge of which caption goes with which image reaches
-/// on a Karpathy split, scored as continued pretraining does: every (image, caption) pair of
-/// the split against every other, a hit when no other pair scores strictly higher than the
-/// pair's own. Copies of the same image (one per caption) and equal caption texts have equal
-/// embeddings and tie, so an uninformed model hits with probability 1 / distinct images for
-/// text->image and 1 / distinct caption texts for image->text.
+/// on a Karpathy split, scored as continued pretraining does
+/// ([`retrieval_recall`](crate::pretrain::retrieval_recall): each distinct image once, a tie
+/// with a wrong candidate a miss). Equal caption texts have equal embeddings, so an uninformed
+/// model hits with probability 1 / distinct images for text->image, and for image->text with
+/// the share of distinct caption texts that belong to that image alone (mean over images).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalChance {
     /// The split scored (`val`).
@@ -263,7 +263,8 @@ pub struct RetrievalChance {
     pub distinct_captions: usize,
     /// Chance text->image R@1: 1 / `images`.
     pub t2i_r1: f64,
-    /// Chance image->text R@1: 1 / `distinct_captions`.
+    /// Chance image->text R@1: the mean over images of (caption texts of that image alone) /
+    /// `distinct_captions`.
     pub i2t_r1: f64,
 }
 
@@ -803,21 +804,18 @@ mod tests {
                     )
                 })
                 .collect();
-            let dot = |a: &[f32; 4], b: &[f32; 4]| a.iter().zip(b).map(|(x, y)| x * y).sum();
-            let scores: Vec<Vec<f32>> = val_pairs
+            let image_feats: Vec<Vec<f32>> = val_pairs.iter().map(|p| img[&p.0].to_vec()).collect();
+            let text_feats: Vec<Vec<f32>> = val_pairs
                 .iter()
-                .map(|i| {
-                    val_pairs
-                        .iter()
-                        .map(|t| dot(&img[&i.0], &txt[t.1.as_str()]))
-                        .collect()
-                })
+                .map(|p| txt[p.1.as_str()].to_vec())
                 .collect();
-            let transposed: Vec<Vec<f32>> = (0..val_pairs.len())
-                .map(|j| scores.iter().map(|row| row[j]).collect())
-                .collect();
-            i2t += coca_core::zero_shot::recall_at_k(&scores, 1) / draws as f64;
-            t2i += coca_core::zero_shot::recall_at_k(&transposed, 1) / draws as f64;
+            let groups: Vec<usize> = val_pairs.iter().map(|p| p.0).collect();
+            let r: BTreeMap<String, f64> =
+                crate::pretrain::retrieval_recall(&image_feats, &text_feats, &groups)
+                    .into_iter()
+                    .collect();
+            i2t += r["i2t_r1"] / draws as f64;
+            t2i += r["t2i_r1"] / draws as f64;
         }
         assert!(
             (t2i - chance.t2i_r1).abs() < 0.25 * chance.t2i_r1,

@@ -35,10 +35,11 @@ use crate::classify::{
     ClassifyHead, Mode, encoder_tokens, encoder_width, evaluation_of, probability_rows,
     softmax_cross_entropy,
 };
+use crate::engine::Backbone;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::{Result, TaskError};
 use crate::inputs::Inputs;
-use crate::task::{EvalContext, Evaluation, StepOutput, Task};
+use crate::task::{EvalContext, Evaluation, StepOutput, Task, Tower};
 pub use data::ClipItem;
 use data::{classes_of, index_clips, list_frames, read_clip_list};
 
@@ -244,10 +245,11 @@ impl Task for Video {
         "video"
     }
 
-    fn build_model(&self, coca: Coca, device: &Device) -> VideoModel {
+    fn build_model(&self, backbone: &Backbone, device: &Device) -> Result<VideoModel> {
+        let coca = backbone.coca(self.name())?.coca.clone();
         let width = encoder_width(&coca);
         let t = self.config.frames.max(1);
-        VideoModel {
+        Ok(VideoModel {
             coca,
             head: VideoHead {
                 temporal_embedding: self
@@ -264,11 +266,11 @@ impl Task for Video {
             },
             frozen: self.config.mode == Mode::Frozen,
             frames: t,
-        }
+        })
     }
 
-    fn backbone<'a>(&self, model: &'a VideoModel) -> &'a Coca {
-        &model.coca
+    fn backbone<'a>(&self, model: &'a VideoModel) -> Tower<'a> {
+        Tower::Coca(&model.coca)
     }
 
     /// Lists and samples the clip's frames and decodes them. Errors (reported and skipped by

@@ -38,10 +38,10 @@ impl TaskSpec for VideoSpec {
             None => data.load()?,
         };
         let task = Video::new(
-            setup.inputs(),
+            setup.inputs(self.name())?,
             classes,
             config,
-            setup.backbone().config.vision_heads(),
+            setup.backbone().coca(self.name())?.config.vision_heads(),
         );
         setup.act(task, train, val)
     }

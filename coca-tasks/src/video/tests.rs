@@ -7,6 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::*;
 use crate::classify::tests::{tiny_run, tmp, train_losses};
+use crate::engine::backbone::CocaBackbone;
 use crate::engine::{Backbone, Trainer};
 
 fn tiny_counts(train_per_class: usize, val_per_class: usize) -> synth::VideoCounts {
@@ -19,7 +20,7 @@ fn tiny_counts(train_per_class: usize, val_per_class: usize) -> synth::VideoCoun
     }
 }
 
-fn task(backbone: &Backbone, classes: Vec<String>, config: VideoTaskConfig) -> Video {
+fn task(backbone: &CocaBackbone, classes: Vec<String>, config: VideoTaskConfig) -> Video {
     Video::new(
         Inputs::new(backbone),
         classes,
@@ -28,9 +29,9 @@ fn task(backbone: &Backbone, classes: Vec<String>, config: VideoTaskConfig) -> V
     )
 }
 
-fn backbone() -> Backbone {
+fn backbone() -> CocaBackbone {
     let config = tiny_run(Path::new("/unused"), 1, 1, &[]);
-    Backbone::load(&config.model, &Device::flex()).unwrap()
+    CocaBackbone::load(&config.model, &Device::flex()).unwrap()
 }
 
 /// A clip folder with `n` solid-colour frames (frame k has red = 20 k).
@@ -48,7 +49,7 @@ fn clip(dir: &Path, n: usize) -> ClipItem {
 }
 
 /// The red value of frame `i` of view `v` of a prepared clip (un-normalised).
-fn frame_red(p: &[f32], b: &Backbone, view_frames: usize, v: usize, i: usize) -> u8 {
+fn frame_red(p: &[f32], b: &CocaBackbone, view_frames: usize, v: usize, i: usize) -> u8 {
     let s = b.preprocess.image_size;
     let at = ((v * view_frames + i) * 3) * s * s;
     let x = p[at + s * s / 2];
@@ -133,7 +134,9 @@ fn bad_clips_are_reported_and_skipped() {
             .to_string()
             .contains("missing")
     );
-    let model = t.build_model(b.coca.clone(), &Device::flex());
+    let model = t
+        .build_model(&Backbone::Coca(b.clone()), &Device::flex())
+        .unwrap();
     let items = vec![good, empty, corrupt, missing];
     let mut ctx = EvalContext {
         device: Device::flex(),
@@ -163,8 +166,10 @@ fn model_pools_all_frames_with_optional_temporal_embedding() {
         ..VideoTaskConfig::default()
     };
     let t = task(&b, vec!["a".into(), "b".into(), "c".into()], config);
-    let coca = coca_core::Coca::new(&b.config, &device);
-    let model = burn::module::Module::train(t.build_model(coca, &device));
+    let mut fresh = b.clone();
+    fresh.coca = coca_core::Coca::new(&b.config, &device);
+    let model =
+        burn::module::Module::train(t.build_model(&Backbone::Coca(fresh), &device).unwrap());
     let names: Vec<String> = burn::store::ModuleSnapshot::collect(&model, None, None, false)
         .into_iter()
         .map(|s| s.name)
@@ -215,7 +220,7 @@ fn video_trainer(
     let config = tiny_run(run, steps, 4, extra);
     let device = Device::flex();
     device.seed(13);
-    let backbone = Backbone::load(&config.model, &device).unwrap();
+    let backbone = CocaBackbone::load(&config.model, &device).unwrap();
     let d = VideoData {
         train: data.join("train.csv"),
         val: data.join("val.csv"),
@@ -234,7 +239,7 @@ fn video_trainer(
     Trainer {
         task: Arc::new(t),
         config,
-        backbone,
+        backbone: Backbone::Coca(backbone),
         train: Arc::new(train),
         val,
     }
@@ -246,7 +251,8 @@ fn frozen_video_training_keeps_the_backbone_and_writes_predictions() {
     synth::write_counts(&data, 2, tiny_counts(2, 1)).unwrap();
     let run = tmp("video-frozen-run");
     let t = video_trainer(&run, &data, 2, Mode::Frozen, &[]);
-    let before = coca_core::checkpoint::state_dict(&t.backbone.coca).unwrap();
+    let before =
+        coca_core::checkpoint::state_dict(&t.backbone.coca("video").unwrap().coca).unwrap();
     let outcome = t.run(false).unwrap();
     let after =
         coca_core::checkpoint::read_state_dict(&run.join("export/open_clip_model.safetensors"))
@@ -458,7 +464,7 @@ fn example_runs() {
         );
         let device = Device::flex();
         device.seed(0);
-        let backbone = Backbone::load(&config.model, &device).unwrap();
+        let backbone = CocaBackbone::load(&config.model, &device).unwrap();
         let d: VideoData = crate::engine::RunConfig::section(&config.data, "data").unwrap();
         let (classes, train, val) = d.load().unwrap();
         let task = Video::new(
@@ -471,7 +477,7 @@ fn example_runs() {
         let outcome = Trainer {
             task: Arc::new(task),
             config,
-            backbone,
+            backbone: Backbone::Coca(backbone),
             train: Arc::new(train),
             val,
         }

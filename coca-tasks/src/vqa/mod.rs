@@ -3,6 +3,7 @@
 //! targets (0.3/0.6/0.9/1.0), optionally co-trained with the captioning loss on
 //! "question answer" text; scored with the official accuracy.
 
+pub mod clippo;
 pub mod data;
 mod spec;
 
@@ -20,12 +21,14 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::engine::Backbone;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::{Result, TaskError};
 use crate::head::{PooledClassifier, argmax_rows};
+use crate::inputs::rendered::TextBand;
 use crate::inputs::{Inputs, stack_tokens};
 use crate::metrics::vqa::{VqaAnswer, VqaResult, question_accuracy};
-use crate::task::{EvalContext, Evaluation, StepOutput, Task};
+use crate::task::{EvalContext, Evaluation, StepOutput, Task, Tower};
 use data::{AnswerVocab, VqaExample, load_vqa};
 
 /// One more pair of question/annotation files used for training (e.g. Visual Genome QA in
@@ -82,9 +85,12 @@ fn nine() -> usize {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VqaTaskConfig {
-    /// Weight of the captioning loss on "question answer" text (0 = off).
+    /// Weight of the captioning loss on "question answer" text (0 = off; CoCa only).
     #[serde(default)]
     pub caption_loss_weight: f64,
+    /// Where the question is rendered onto the image (CLIPPO only).
+    #[serde(default)]
+    pub render: TextBand,
 }
 
 /// A question with its soft targets over the answer vocabulary.
@@ -198,15 +204,16 @@ impl Task for Vqa {
         "vqa"
     }
 
-    fn build_model(&self, coca: Coca, device: &Device) -> VqaModel {
-        VqaModel {
+    fn build_model(&self, backbone: &Backbone, device: &Device) -> Result<VqaModel> {
+        let coca = backbone.coca(self.name())?.coca.clone();
+        Ok(VqaModel {
             head: PooledClassifier::over_decoder(&coca, self.heads, 1, self.vocab.len(), device),
             coca,
-        }
+        })
     }
 
-    fn backbone<'a>(&self, model: &'a VqaModel) -> &'a Coca {
-        &model.coca
+    fn backbone<'a>(&self, model: &'a VqaModel) -> Tower<'a> {
+        Tower::Coca(&model.coca)
     }
 
     fn prepare(&self, item: &VqaItem, augment: Option<&mut StdRng>) -> Result<VqaPrepared> {
@@ -227,17 +234,13 @@ impl Task for Vqa {
     }
 
     fn collate(&self, items: Vec<VqaPrepared>, device: &Device) -> Self::Batch {
-        let n = items.len();
-        let c = self.vocab.len();
-        let mut targets = vec![0f32; n * c];
-        let (mut images, mut q, mut qa) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, (img, tq, tqa, t)) in items.into_iter().enumerate() {
+        let (mut images, mut q, mut qa, mut targets) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (img, tq, tqa, t) in items {
             images.push(img);
             q.push(tq);
             qa.push(tqa);
-            for (k, s) in t {
-                targets[i * c + k] = s;
-            }
+            targets.push(t);
         }
         let qa = if qa.iter().all(|r| !r.is_empty()) {
             stack_tokens(&qa, device)
@@ -248,8 +251,7 @@ impl Task for Vqa {
             self.inputs.stack_images(images, device),
             stack_tokens(&q, device),
             qa,
-            // Soft scores such as 1/3 stay f32 in bf16 runs (the loss is computed in f32).
-            Tensor::from_data(TensorData::new(targets, [n, c]), (device, DType::F32)),
+            soft_target_matrix(&targets, self.vocab.len(), device),
         )
     }
 
@@ -294,65 +296,93 @@ impl Task for Vqa {
             }
             Ok(())
         })?;
-        let mut per_type: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-        let mut total = 0.0;
-        for (i, p) in &preds {
-            let e = &items[*i].example;
-            // Distinct answer ids: the official leave-one-out removes answers equal as records.
-            let answers: Vec<VqaAnswer> = e
-                .answers
-                .iter()
-                .enumerate()
-                .map(|(k, a)| VqaAnswer {
-                    answer: a.clone(),
-                    answer_confidence: None,
-                    answer_id: Some(k as u64 + 1),
-                })
-                .collect();
-            let acc = question_accuracy(&answers, p);
-            total += acc;
-            let t = per_type
-                .entry(e.answer_type.clone().unwrap_or_else(|| "unknown".into()))
-                .or_default();
-            t.0 += acc;
-            t.1 += 1;
-        }
-        let results: Vec<VqaResult> = preds
-            .iter()
-            .map(|(i, p)| VqaResult {
-                question_id: items[*i].example.question_id,
-                answer: p.clone(),
-            })
-            .collect();
-        let bytes = serde_json::to_vec(&results).map_err(|e| TaskError::Config(e.to_string()))?;
-        let predictions = Some(("results_vqa.json".to_string(), bytes));
-        if preds
-            .iter()
-            .all(|(i, _)| items[*i].example.answers.is_empty())
-        {
-            // No annotations (e.g. test-dev): predictions only.
-            return Ok(Evaluation {
-                metric: f64::NAN,
-                metrics: BTreeMap::new(),
-                predictions,
-                skipped,
-            });
-        }
-        let n = preds.len().max(1) as f64;
-        let overall = 100.0 * total / n;
-        let mut metrics = BTreeMap::from([("accuracy".to_string(), overall)]);
-        for (t, (s, c)) in per_type {
-            metrics.insert(format!("accuracy_{t}"), 100.0 * s / c as f64);
-        }
-        Ok(Evaluation {
-            metric: overall,
-            metrics,
-            predictions,
-            skipped,
-        })
+        score_answers(items, &preds, skipped)
     }
 
     fn export_info(&self) -> serde_json::Value {
         json!({"answers": self.vocab.answers, "head": "pooled-classifier", "pooler_heads": self.heads})
     }
+}
+
+/// Soft targets `[B, answers]` of a batch (f32 also in bf16 runs: scores such as 1/3 stay
+/// exact, and the loss is computed in f32).
+pub fn soft_target_matrix(
+    targets: &[Vec<(usize, f32)>],
+    answers: usize,
+    device: &Device,
+) -> Tensor<2> {
+    let n = targets.len();
+    let mut m = vec![0f32; n * answers];
+    for (i, t) in targets.iter().enumerate() {
+        for &(k, s) in t {
+            m[i * answers + k] = s;
+        }
+    }
+    Tensor::from_data(TensorData::new(m, [n, answers]), (device, DType::F32))
+}
+
+/// Scores predicted answers `(item index, answer)` with the official VQA accuracy (overall and
+/// per answer type) and writes them as `results_vqa.json`; without annotations (test-dev)
+/// only the predictions.
+pub fn score_answers(
+    items: &[VqaItem],
+    preds: &[(usize, String)],
+    skipped: Vec<String>,
+) -> Result<Evaluation> {
+    let mut per_type: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let mut total = 0.0;
+    for (i, p) in preds {
+        let e = &items[*i].example;
+        // Distinct answer ids: the official leave-one-out removes answers equal as records.
+        let answers: Vec<VqaAnswer> = e
+            .answers
+            .iter()
+            .enumerate()
+            .map(|(k, a)| VqaAnswer {
+                answer: a.clone(),
+                answer_confidence: None,
+                answer_id: Some(k as u64 + 1),
+            })
+            .collect();
+        let acc = question_accuracy(&answers, p);
+        total += acc;
+        let t = per_type
+            .entry(e.answer_type.clone().unwrap_or_else(|| "unknown".into()))
+            .or_default();
+        t.0 += acc;
+        t.1 += 1;
+    }
+    let results: Vec<VqaResult> = preds
+        .iter()
+        .map(|(i, p)| VqaResult {
+            question_id: items[*i].example.question_id,
+            answer: p.clone(),
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&results).map_err(|e| TaskError::Config(e.to_string()))?;
+    let predictions = Some(("results_vqa.json".to_string(), bytes));
+    if preds
+        .iter()
+        .all(|(i, _)| items[*i].example.answers.is_empty())
+    {
+        // No annotations (e.g. test-dev): predictions only.
+        return Ok(Evaluation {
+            metric: f64::NAN,
+            metrics: BTreeMap::new(),
+            predictions,
+            skipped,
+        });
+    }
+    let n = preds.len().max(1) as f64;
+    let overall = 100.0 * total / n;
+    let mut metrics = BTreeMap::from([("accuracy".to_string(), overall)]);
+    for (t, (s, c)) in per_type {
+        metrics.insert(format!("accuracy_{t}"), 100.0 * s / c as f64);
+    }
+    Ok(Evaluation {
+        metric: overall,
+        metrics,
+        predictions,
+        skipped,
+    })
 }

@@ -5,8 +5,10 @@ use crate::metrics::vqa::evaluate_vqa_files;
 use crate::registry::{EvalFile, EvalFiles, Report, TaskSpec};
 use crate::run::{Done, Setup};
 
+use super::clippo::ClippoVqa;
 use super::data::AnswerVocab;
 use super::{Vqa, VqaData, VqaTaskConfig};
+use crate::engine::Backbone;
 
 /// VQAv2 in the registry.
 pub struct VqaSpec;
@@ -20,7 +22,7 @@ impl TaskSpec for VqaSpec {
     }
 
     fn about(&self) -> &'static str {
-        "VQAv2: answer classification over the decoder outputs, official accuracy"
+        "VQAv2: answer classification over the decoder outputs (CLIPPO: the question rendered onto the image), official accuracy"
     }
 
     fn run(&self, setup: Setup<'_>) -> Result<Done> {
@@ -41,13 +43,32 @@ impl TaskSpec for VqaSpec {
                 (vocab, train, val)
             }
         };
-        let task = Vqa {
-            inputs: setup.inputs(),
-            heads: setup.decoder_heads(),
-            vocab,
-            config,
-        };
-        setup.act(task, train, val)
+        match setup.backbone() {
+            Backbone::Coca(_) => {
+                let task = Vqa {
+                    inputs: setup.inputs(self.name())?,
+                    heads: setup.decoder_heads(self.name())?,
+                    vocab,
+                    config,
+                };
+                setup.act(task, train, val)
+            }
+            Backbone::Clippo(b) => {
+                if config.caption_loss_weight > 0.0 {
+                    return Err(TaskError::Config(
+                        "[task] caption_loss_weight: a CLIPPO model has no text decoder to \
+                         caption with; set it to 0"
+                            .into(),
+                    ));
+                }
+                let task = ClippoVqa {
+                    heads: b.config.num_heads,
+                    inputs: setup.rendered_inputs(self.name(), config.render)?,
+                    vocab,
+                };
+                setup.act(task, train, val)
+            }
+        }
     }
 
     fn eval_files(&self) -> &'static [EvalFile] {

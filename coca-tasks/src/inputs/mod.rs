@@ -1,5 +1,8 @@
 //! Host-side inputs shared by the tasks: image decoding + preprocessing and tokenization,
-//! and stacking them into device tensors.
+//! and stacking them into device tensors. CLIPPO's inputs (photos and rendered text, NHWC)
+//! are in [`rendered`].
+
+pub mod rendered;
 
 use std::path::Path;
 
@@ -9,7 +12,7 @@ use coca_core::randaugment::RandAugment;
 use coca_core::tokenizer::ClipTokenizer;
 use rand::rngs::StdRng;
 
-use crate::engine::Backbone;
+use crate::engine::backbone::CocaBackbone;
 use crate::engine::config::{Augment, TrainSection};
 use crate::error::Result;
 
@@ -28,7 +31,7 @@ pub struct Inputs {
 
 impl Inputs {
     /// The inputs a backbone expects.
-    pub fn new(backbone: &Backbone) -> Self {
+    pub fn new(backbone: &CocaBackbone) -> Self {
         Self {
             preprocess: backbone.preprocess.clone(),
             tokenizer: backbone.tokenizer.clone(),
