@@ -1,6 +1,8 @@
-//! The classification plumbing shared by the tasks: the task head of the CoCa paper (a 1-query
-//! attentional pooler over the multimodal decoder outputs followed by a linear classifier),
-//! the forward pass that feeds it, softmax cross-entropy and argmax.
+//! The classification plumbing shared by every task: [`PooledClassifier`], an attentional
+//! pooler followed by a linear classifier (one query over the multimodal decoder outputs is the
+//! CoCa paper's task head for VQA / SNLI-VE / NLVR2; several averaged queries over encoder
+//! tokens serve `classify` and `video`, of either family), the decoder forward pass that feeds
+//! it, softmax cross-entropy and argmax.
 
 use burn::module::Module;
 use burn::tensor::activation::log_softmax;
@@ -25,6 +27,29 @@ impl PooledClassifier {
             pool: AttentionalPooler::new(width, width, heads, 1, device),
             classifier: Linear::new(width * inputs, classes, true, 0.02, device),
         }
+    }
+
+    /// A head with `queries` learned queries whose outputs are averaged before the classifier
+    /// (`classify` and `video`; one query is the paper's task pooler).
+    pub fn with_queries(
+        width: usize,
+        heads: usize,
+        queries: usize,
+        classes: usize,
+        device: &Device,
+    ) -> Self {
+        Self {
+            pool: AttentionalPooler::new(width, width, heads, queries.max(1), device),
+            classifier: Linear::new(width, classes, true, 0.02, device),
+        }
+    }
+
+    /// Logits `[B, classes]` of tokens `[B, L, W]`, every token pooled (query outputs
+    /// averaged).
+    pub fn classify_tokens(&self, tokens: Tensor<3>) -> Tensor<2> {
+        let [b, _, w] = tokens.dims();
+        let pooled = self.pool.forward(tokens).mean_dim(1).reshape([b, w]);
+        self.classifier.forward(pooled)
     }
 
     /// A head over the multimodal decoder of `coca` (its width).
@@ -63,6 +88,13 @@ pub fn multimodal_states(coca: &Coca, pixels: Tensor<4>, tokens: Tensor<2, Int>)
 /// Attention heads of the head's pooler: the decoder's head count.
 pub fn head_heads(coca_cfg: &coca_core::CocaConfig) -> usize {
     coca_cfg.multimodal_cfg.heads
+}
+
+/// Class indices `[B]` of a batch.
+pub fn label_tensor(labels: Vec<usize>, device: &Device) -> Tensor<1, Int> {
+    let n = labels.len();
+    let labels: Vec<i64> = labels.into_iter().map(|l| l as i64).collect();
+    Tensor::from_data(burn::tensor::TensorData::new(labels, [n]), device)
 }
 
 /// Index of the largest value in each row of `[B, C]` logits.

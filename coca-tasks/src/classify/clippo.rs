@@ -18,8 +18,8 @@ use super::{
 use crate::engine::Backbone;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::Result;
+use crate::head::label_tensor;
 use crate::inputs::rendered::RenderedInputs;
-use crate::snli_ve::label_tensor;
 use crate::task::{EvalContext, Evaluation, StepOutput, Task, Tower};
 
 /// The encoder's output tokens `[B, N, D]` of CLIPPO's tower; `frozen` as
@@ -46,7 +46,7 @@ impl ClippoClassifyModel {
     /// Class logits `[B, classes]`.
     pub fn logits(&self, pixels: Tensor<4>) -> Tensor<2> {
         self.head
-            .forward(clippo_tokens(&self.clippo, pixels, self.frozen))
+            .classify_tokens(clippo_tokens(&self.clippo, pixels, self.frozen))
     }
 }
 
@@ -98,7 +98,7 @@ impl Task for ClippoClassify {
         let b = backbone.clippo(self.name())?;
         Ok(ClippoClassifyModel {
             clippo: b.clippo.clone(),
-            head: ClassifyHead::new(
+            head: ClassifyHead::with_queries(
                 b.config.width,
                 self.heads,
                 self.config.queries,

@@ -23,10 +23,8 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 use coca_core::Coca;
-use coca_core::model::attn_pool::AttentionalPooler;
-use coca_core::model::layers::Linear;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -128,35 +126,9 @@ impl Default for ClassifyTaskConfig {
     }
 }
 
-/// Attentional pooler (query outputs averaged) + linear classifier.
-#[derive(Module, Debug)]
-pub struct ClassifyHead {
-    pub pool: AttentionalPooler,
-    pub classifier: Linear,
-}
-
-impl ClassifyHead {
-    /// A head over `width`-wide encoder tokens.
-    pub fn new(
-        width: usize,
-        heads: usize,
-        queries: usize,
-        classes: usize,
-        device: &Device,
-    ) -> Self {
-        Self {
-            pool: AttentionalPooler::new(width, width, heads, queries.max(1), device),
-            classifier: Linear::new(width, classes, true, 0.02, device),
-        }
-    }
-
-    /// Tokens `[B, L, W]` -> logits `[B, classes]`.
-    pub fn forward(&self, tokens: Tensor<3>) -> Tensor<2> {
-        let [b, _, w] = tokens.dims();
-        let pooled = self.pool.forward(tokens).mean_dim(1).reshape([b, w]);
-        self.classifier.forward(pooled)
-    }
-}
+/// The head of `classify` and `video`: the tasks' shared [`PooledClassifier`], built with
+/// [`PooledClassifier::with_queries`].
+pub use crate::head::PooledClassifier as ClassifyHead;
 
 /// The image encoder's output tokens `[B, 1 + N, W]`. `frozen`: computed on the inner backend
 /// from a validation snapshot of the encoder, so nothing of the encoder enters the autodiff
@@ -190,7 +162,7 @@ impl ClassifyModel {
     /// Class logits `[B, classes]`.
     pub fn logits(&self, pixels: Tensor<4>) -> Tensor<2> {
         self.head
-            .forward(encoder_tokens(&self.coca, pixels, self.frozen))
+            .classify_tokens(encoder_tokens(&self.coca, pixels, self.frozen))
     }
 }
 
@@ -310,7 +282,7 @@ impl Task for Classify {
         let width = encoder_width(&coca);
         Ok(ClassifyModel {
             coca,
-            head: ClassifyHead::new(
+            head: ClassifyHead::with_queries(
                 width,
                 self.heads,
                 self.config.queries,
@@ -330,12 +302,10 @@ impl Task for Classify {
     }
 
     fn collate(&self, items: Vec<Self::Prepared>, device: &Device) -> Self::Batch {
-        let n = items.len();
         let (images, labels): (Vec<_>, Vec<_>) = items.into_iter().unzip();
-        let labels: Vec<i64> = labels.into_iter().map(|l| l as i64).collect();
         (
             self.inputs.stack_images(images, device),
-            Tensor::from_data(TensorData::new(labels, [n]), device),
+            crate::head::label_tensor(labels, device),
         )
     }
 

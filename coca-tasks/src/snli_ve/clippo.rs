@@ -9,11 +9,11 @@ use rand::rngs::StdRng;
 use serde_json::json;
 
 use super::data::{VeExample, VeLabel};
-use super::{label_tensor, score_labels};
+use super::score_labels;
 use crate::engine::Backbone;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::Result;
-use crate::head::{PooledClassifier, argmax_rows, cross_entropy};
+use crate::head::{PooledClassifier, argmax_rows, cross_entropy, label_tensor};
 use crate::inputs::rendered::RenderedInputs;
 use crate::task::{EvalContext, Evaluation, StepOutput, Task, Tower};
 

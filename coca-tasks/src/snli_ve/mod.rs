@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor};
 use coca_core::Coca;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,7 @@ use serde_json::json;
 use crate::engine::Backbone;
 use crate::engine::data::for_each_eval_batch;
 use crate::error::Result;
-use crate::head::{PooledClassifier, argmax_rows, cross_entropy, multimodal_states};
+use crate::head::{PooledClassifier, argmax_rows, cross_entropy, label_tensor, multimodal_states};
 use crate::inputs::rendered::TextBand;
 use crate::inputs::{Inputs, stack_tokens};
 use crate::metrics::accuracy::classification_accuracy;
@@ -163,13 +163,6 @@ impl Task for SnliVe {
     fn export_info(&self) -> serde_json::Value {
         json!({"labels": VeLabel::ALL.iter().map(|l| l.name()).collect::<Vec<_>>(), "head": "pooled-classifier", "pooler_heads": self.heads})
     }
-}
-
-/// Labels `[B]` of a batch.
-pub fn label_tensor(labels: Vec<usize>, device: &Device) -> Tensor<1, Int> {
-    let n = labels.len();
-    let labels: Vec<i64> = labels.into_iter().map(|l| l as i64).collect();
-    Tensor::from_data(TensorData::new(labels, [n]), device)
 }
 
 /// Scores predicted classes `(item index, class)`: accuracy overall and per class, and the

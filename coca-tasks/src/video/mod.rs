@@ -11,6 +11,7 @@
 
 pub mod data;
 pub mod sampling;
+pub mod source;
 mod spec;
 pub mod synth;
 
@@ -24,7 +25,7 @@ use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use coca_core::Coca;
 use coca_core::preprocess::{
-    load_image, preprocess_eval, preprocess_train_with, resize_bicubic, to_normalized_chw,
+    preprocess_eval, preprocess_train_with, resize_bicubic, to_normalized_chw,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -41,7 +42,8 @@ use crate::error::{Result, TaskError};
 use crate::inputs::Inputs;
 use crate::task::{EvalContext, Evaluation, StepOutput, Task, Tower};
 pub use data::ClipItem;
-use data::{classes_of, index_clips, list_frames, read_clip_list};
+use data::{classes_of, index_clips, read_clip_list};
+use source::FrameSource;
 
 /// `[data]` of `video`: clip lists (Kinetics CSV or plain list) and the frames folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,7 +168,9 @@ impl VideoModel {
         if let Some(emb) = &self.head.temporal_embedding {
             tokens = tokens + emb.val().reshape([1, t, 1, w]);
         }
-        self.head.pool.forward(tokens.reshape([v, t * n, w]))
+        self.head
+            .pool
+            .classify_tokens(tokens.reshape([v, t * n, w]))
     }
 }
 
@@ -256,7 +260,7 @@ impl Task for Video {
                     .config
                     .temporal_embedding
                     .then(|| coca_core::model::layers::lazy_normal([t, width], 0.02, device)),
-                pool: ClassifyHead::new(
+                pool: ClassifyHead::with_queries(
                     width,
                     self.heads,
                     self.config.queries,
@@ -274,9 +278,10 @@ impl Task for Video {
     }
 
     /// Lists and samples the clip's frames and decodes them. Errors (reported and skipped by
-    /// the engine, or fatal in strict mode): a missing or empty clip folder, an unreadable frame.
+    /// the engine, or fatal in strict mode): a missing or empty clip folder, an unreadable frame,
+    /// an undecodable video file (see [`source`]).
     fn prepare(&self, item: &ClipItem, augment: Option<&mut StdRng>) -> Result<PreparedClip> {
-        let frames = list_frames(&item.dir)?;
+        let frames = FrameSource::open(&item.dir)?;
         let n = frames.len();
         let t = self.config.frames.max(1);
         if n == 0 {
@@ -293,7 +298,7 @@ impl Task for Video {
             if let Some(img) = cache.get(&i) {
                 return Ok(img.clone());
             }
-            let img = load_image(&frames[i])?;
+            let img = frames.frame(i)?;
             cache.insert(i, img.clone());
             Ok(img)
         };
@@ -344,11 +349,11 @@ impl Task for Video {
         let mut labels = Vec::with_capacity(n);
         for (p, l, _) in items {
             pixels.extend(p);
-            labels.push(l as i64);
+            labels.push(l);
         }
         (
             Tensor::from_data(TensorData::new(pixels, [n * views * t, 3, s, s]), device),
-            Tensor::from_data(TensorData::new(labels, [n]), device),
+            crate::head::label_tensor(labels, device),
             views,
         )
     }

@@ -494,3 +494,42 @@ fn example_runs() {
         );
     }
 }
+
+/// Needs `ffmpeg` on PATH: a clip stored as a lossless video file (beside the list's clip
+/// path, as the Kinetics downloaders name them) prepares exactly as its frame folder does, for
+/// training and evaluation.
+#[cfg(feature = "video-files")]
+#[test]
+fn a_lossless_video_file_prepares_like_its_frame_folder() {
+    let b = backbone();
+    let d = tmp("video-file");
+    let config = VideoTaskConfig {
+        frames: 4,
+        ..VideoTaskConfig::default()
+    };
+    let t = task(&b, vec!["a".into()], config);
+    let folder = clip(&d.join("frames/c"), 9);
+    std::fs::create_dir_all(d.join("videos")).unwrap();
+    let ok = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-nostdin", "-framerate", "5", "-i"])
+        .arg(folder.dir.join("img_%05d.png"))
+        .args(["-c:v", "ffv1", "-pix_fmt", "bgr0"])
+        .arg(d.join("videos/c.mkv"))
+        .status()
+        .expect("ffmpeg on PATH (the video-files feature decodes with it)")
+        .success();
+    assert!(ok);
+    let video = ClipItem {
+        dir: d.join("videos/c"),
+        ..folder.clone()
+    };
+    assert_eq!(
+        t.prepare(&video, None).unwrap(),
+        t.prepare(&folder, None).unwrap()
+    );
+    let (mut r1, mut r2) = (StdRng::seed_from_u64(3), StdRng::seed_from_u64(3));
+    assert_eq!(
+        t.prepare(&video, Some(&mut r1)).unwrap(),
+        t.prepare(&folder, Some(&mut r2)).unwrap()
+    );
+}
