@@ -1,8 +1,8 @@
 //! Each command on the fixtures: results and error paths.
 
 use crate::common::{
-    Tol, assert_close, assert_close_shaped, coca, coca_logging, fixture, read_tensors, stderr,
-    stdout, tmp,
+    Tol, assert_close, assert_close_shaped, coca, coca_logging, fixture, q, read_tensors, stderr,
+    stdout, synth_world, tmp,
 };
 
 fn s(p: &std::path::Path) -> String {
@@ -585,5 +585,103 @@ fn render_writes_big_vision_pixels() {
     ]);
     assert!(!o.status.success());
     assert!(stderr(&o).contains("font"), "{}", stderr(&o));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// `classify` and `video` as a user drives them from the shell: `finetune` with the
+/// configuration `synth` wrote, `predict` with the run's export, `evaluate` of the
+/// predictions file (same accuracy as the run), and a bad dataset named with a non-zero exit.
+#[test]
+fn classify_and_video_from_the_command_line() {
+    let dir = tmp("cli-classify-video");
+    let world = synth_world(&dir);
+    for (task, labels, file) in [
+        // The labels as the configuration names the validation split (classify: a folder).
+        (
+            "classify",
+            world.join("classify/val"),
+            "predictions_classify.csv",
+        ),
+        (
+            "video",
+            world.join("video/val.csv"),
+            "predictions_video.csv",
+        ),
+    ] {
+        let run = dir.join(format!("run-{task}"));
+        let config = s(&world.join(format!("configs/{task}.toml")));
+        let sets = [
+            "model.preset=\"tiny\"".to_string(),
+            format!("run.out_dir={}", q(&run)),
+            "run.progress=false".into(),
+            "train.steps=4".into(),
+            "train.warmup_steps=0".into(),
+            "train.batch_size=4".into(),
+            "task.frames=2".into(),
+            "eval.every=0".into(),
+            "checkpoint.every=0".into(),
+        ];
+        let mut args = vec!["finetune", task, "--config", &config];
+        for set in &sets {
+            if task == "classify" && set.starts_with("task.frames") {
+                continue;
+            }
+            args.extend(["--set", set.as_str()]);
+        }
+        let o = coca(&args);
+        assert!(o.status.success(), "{task}: {}", stderr(&o));
+        let metrics: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("metrics.json")).unwrap()).unwrap();
+        let acc = metrics["final"]["accuracy"].as_f64().unwrap();
+        assert!(metrics["final"]["top5"].is_number(), "{metrics}");
+        let pred = dir.join(format!("predict-{task}"));
+        let o = coca(&["predict", task, "--run", &s(&run), "--out", &s(&pred)]);
+        assert!(o.status.success(), "{task} predict: {}", stderr(&o));
+        let o = coca(&[
+            "evaluate",
+            task,
+            "--data",
+            &s(&labels),
+            "--predictions",
+            &s(&pred.join(file)),
+            "--json",
+        ]);
+        assert!(o.status.success(), "{task} evaluate: {}", stderr(&o));
+        let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let scored = report["accuracy"].as_f64().unwrap();
+        assert!(
+            (scored - acc).abs() < 1e-9,
+            "{task}: evaluate {scored} vs run {acc}"
+        );
+    }
+    // A class folder without images: named, non-zero exit, no panic.
+    let bad = dir.join("bad");
+    std::fs::create_dir_all(bad.join("red")).unwrap();
+    std::fs::create_dir_all(bad.join("empty")).unwrap();
+    let red = std::fs::read_dir(world.join("classify/train/red"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::copy(&red, bad.join("red/a.jpg")).unwrap();
+    let config = s(&world.join("configs/classify.toml"));
+    let train = format!("data.train={}", q(&bad));
+    let out = format!("run.out_dir={}", q(&dir.join("run-bad")));
+    let o = coca(&[
+        "finetune",
+        "classify",
+        "--config",
+        &config,
+        "--set",
+        "model.preset=\"tiny\"",
+        "--set",
+        &train,
+        "--set",
+        &out,
+    ]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("empty") && !e.contains("panicked"), "{e}");
     std::fs::remove_dir_all(dir).ok();
 }
