@@ -205,6 +205,22 @@ fn main() -> coca_core::Result<()> {
             json!({"figure": "load", "format": "safetensors", "seconds": secs,
             "file": id}),
         ));
+        // f32 weights stay in the mapped file until used: the first forward pass reads them
+        // from the page cache. What that costs, against the same pass once they are in.
+        let t = Instant::now();
+        let loaded = Pretrained::load(&id, &device)?;
+        let load_s = t.elapsed().as_secs_f64();
+        let s = cfg.vision_cfg.image_size;
+        let one = Tensor::<4>::random([1, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
+        let t = Instant::now();
+        std::hint::black_box(loaded.model.encode_image(one.clone()).embs.into_data());
+        let first = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        std::hint::black_box(loaded.model.encode_image(one).embs.into_data());
+        let second = t.elapsed().as_secs_f64();
+        emit(with(json!({"figure": "load_first_use", "load_s": load_s,
+            "first_encode_s": first, "second_encode_s": second,
+            "what": "Pretrained::load, then encode_image of one image twice"})));
     }
 
     let model = Coca::new(&cfg, &device);

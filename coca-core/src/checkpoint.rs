@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::store::ModuleSnapshot;
 use burn::store::bridge;
-use burn::tensor::{Bool, DType, Int, Tensor, TensorData};
+use burn::tensor::{AllocationProperty, Bool, Bytes, DType, Device, Int, Tensor, TensorData};
 
 use crate::error::{CocaError, Result};
 use crate::model::Coca;
@@ -113,11 +113,14 @@ pub fn dtype_to_safetensors(dtype: DType) -> Option<safetensors::Dtype> {
 
 fn read_safetensors(path: &Path) -> Result<Vec<(String, TensorData)>> {
     let file = std::fs::File::open(path).map_err(|e| CocaError::io(path, e))?;
-    // SAFETY: the map is read-only and lives only while the tensors are copied out below; a
-    // checkpoint modified by another process during those milliseconds is outside the contract
-    // (as with any reader of a file being rewritten).
+    // SAFETY: the map is read-only. f32 tensors keep referring to it (zero-copy: the pages are
+    // read from the page cache when first used, and a tensor that is written to copies itself
+    // first); a checkpoint truncated or rewritten in place by another process while a model
+    // loaded from it is alive is outside the contract, as for any memory-mapped reader.
+    // Exports never do that: they write a new file and rename it over the old one.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| CocaError::io(path, e))?;
-    let st = safetensors::SafeTensors::deserialize(&map)
+    let shared = bytes::Bytes::from_owner(map);
+    let st = safetensors::SafeTensors::deserialize(&shared)
         .map_err(|e| checkpoint_err(path, format!("invalid safetensors file: {e}")))?;
     let mut out = Vec::new();
     for (name, view) in st.tensors() {
@@ -127,10 +130,17 @@ fn read_safetensors(path: &Path) -> Result<Vec<(String, TensorData)>> {
                 format!("tensor `{name}` has unsupported dtype {:?}", view.dtype()),
             )
         })?;
-        // The one copy: from the mapped file into the buffer the tensor is built from.
-        let data =
-            TensorData::try_from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype)
-                .map_err(|e| checkpoint_err(path, format!("tensor `{name}`: {e}")))?;
+        let data = view.data();
+        let bytes = if dtype == DType::F32 && (data.as_ptr() as usize).is_multiple_of(4) {
+            // No copy: a window of the mapped file.
+            Bytes::from_shared(shared.slice_ref(data), AllocationProperty::File)
+        } else {
+            // Other dtypes are converted to f32 anyway (and a misaligned f32 tensor cannot be
+            // viewed in place): one copy into the buffer the tensor is built from.
+            Bytes::from_bytes_vec(data.to_vec())
+        };
+        let data = TensorData::try_from_bytes(bytes, view.shape().to_vec(), dtype)
+            .map_err(|e| checkpoint_err(path, format!("tensor `{name}`: {e}")))?;
         out.push((name, data));
     }
     Ok(out)
@@ -282,7 +292,7 @@ pub fn load_state_dict(
         |key: &str, prefixes: &[String]| prefixes.iter().any(|p| key.starts_with(p.as_str()));
     let expected = expected_keys(&model);
     let mut report = LoadReport::default();
-    let mut tensors = Vec::new();
+    let mut tensors = BTreeMap::new();
     let mut state = state;
     for (key, shape) in &expected {
         match state.remove(key) {
@@ -302,7 +312,7 @@ pub fn load_state_dict(
                 } else {
                     data
                 };
-                tensors.push(bridge::from_data(data, key.clone(), None));
+                tensors.insert(key.clone(), data);
             }
         }
     }
@@ -316,12 +326,66 @@ pub fn load_state_dict(
             format!("does not match the model: {}", report.describe()),
         ));
     }
-    let result = model.apply(tensors, None, None, false);
-    if !result.errors.is_empty() {
-        let errors: Vec<_> = result.errors.iter().map(|e| e.to_string()).collect();
-        return Err(checkpoint_err(path, errors.join("; ")));
-    }
+    let mut loader = Loader {
+        path: Vec::new(),
+        tensors,
+    };
+    model = model.map(&mut loader);
     Ok(model)
+}
+
+/// Moves each tensor of a checked state dict into the parameter of the same path (no copy:
+/// `Tensor::from_data` keeps the buffer it is given), keeping the parameter's id and autodiff
+/// setting. Parameters without a tensor (allowed missing) keep their current value.
+struct Loader {
+    path: Vec<String>,
+    tensors: BTreeMap<String, TensorData>,
+}
+
+impl Loader {
+    fn take(&mut self) -> Option<TensorData> {
+        self.tensors.remove(&self.path.join("."))
+    }
+}
+
+/// `param` with the loader's tensor for the current path, if it has one.
+macro_rules! load_param {
+    ($loader:expr, $param:expr) => {{
+        let param = $param;
+        match $loader.take() {
+            Some(data) => {
+                let device: Device = param.lazy_device();
+                let id = param.id;
+                param.transform_for_load(Tensor::from_data(data, &device), id)
+            }
+            None => param,
+        }
+    }};
+}
+
+impl ModuleMapper for Loader {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        load_param!(self, param)
+    }
+
+    fn map_int<const D: usize>(&mut self, param: Param<Tensor<D, Int>>) -> Param<Tensor<D, Int>> {
+        load_param!(self, param)
+    }
+
+    fn map_bool<const D: usize>(
+        &mut self,
+        param: Param<Tensor<D, Bool>>,
+    ) -> Param<Tensor<D, Bool>> {
+        load_param!(self, param)
+    }
 }
 
 fn reshape_data(data: TensorData, shape: Vec<usize>) -> TensorData {
