@@ -68,10 +68,11 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
         cider > cider_base + 0.15,
         "CIDEr {cider} vs constant caption {cider_base}"
     );
-    // NLVR2 on the tiny world's each/both statements, 910 dev pairs: 0.586 with fine-tuning
-    // seed 0 (this configuration), 0.757 / 0.832 with seeds 1 / 2 (docs/results.md). The bar is the
-    // majority label plus 0.05: above what the sampling error of 910 pairs explains (one
-    // standard error is 0.017), below seed 0's margin (0.075).
+    // NLVR2 on the tiny world's each/both statements, 910 dev pairs, 1,200 steps of batch 16:
+    // 0.741 / 0.833 / 0.901 with fine-tuning seeds 0 / 1 / 2 (release binary,
+    // docs/results.md), a spread of 0.16 between seeds. The bar is the majority label plus
+    // that spread, so the configured run must beat the majority by more than seeds differ.
+    const NLVR2_SEED_SPREAD: f64 = 0.16;
     let nlvr2 = metrics(out.join("nlvr2/metrics.json"))["final"]["accuracy"]
         .as_f64()
         .unwrap();
@@ -79,8 +80,8 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
         .as_f64()
         .unwrap();
     assert!(
-        nlvr2 > nlvr2_base + 0.05,
-        "NLVR2 {nlvr2} vs majority {nlvr2_base}"
+        nlvr2 > nlvr2_base + NLVR2_SEED_SPREAD,
+        "NLVR2 {nlvr2} vs majority {nlvr2_base} + seed spread {NLVR2_SEED_SPREAD}"
     );
     // Continued pretraining: text->image recall@1 on the 250 val pairs against what an
     // uninformed model reaches (1 / 50 distinct images, `coco.retrieval_chance`); measured
