@@ -356,7 +356,10 @@ macro_rules! load_param {
             Some(data) => {
                 let device: Device = param.lazy_device();
                 let id = param.id;
-                param.transform_for_load(Tensor::from_data(data, &device), id)
+                // The file's dtype, not the device's default: f32 weights stay f32 on a bf16
+                // device (the trainer's master weights; `precision::for_device` casts later).
+                let dtype = data.dtype();
+                param.transform_for_load(Tensor::from_data(data, (&device, dtype)), id)
             }
             None => param,
         }
