@@ -70,9 +70,10 @@ fn tiny_pipeline_runs_end_to_end_and_beats_baselines() {
     );
     // NLVR2 on the tiny world's each/both statements, 910 dev pairs, 1,200 steps of batch 16:
     // 0.741 / 0.833 / 0.901 with fine-tuning seeds 0 / 1 / 2 (release binary,
-    // docs/results.md), a spread of 0.16 between seeds. The bar is the majority label plus
-    // that spread, so the configured run must beat the majority by more than seeds differ.
-    const NLVR2_SEED_SPREAD: f64 = 0.16;
+    // docs/results.md), 0.730 / 0.833 / 0.910 with gemm's AVX-512 kernels: spreads of 0.16
+    // and 0.18 between seeds. The bar is the majority label plus the larger spread, so the
+    // configured run must beat the majority by more than seeds differ.
+    const NLVR2_SEED_SPREAD: f64 = 0.18;
     let nlvr2 = metrics(out.join("nlvr2/metrics.json"))["final"]["accuracy"]
         .as_f64()
         .unwrap();
