@@ -283,7 +283,7 @@ impl ModuleVisitor for KeyVisitor {
 
 /// Loads `state` into `model` strictly; `path` names the source in errors.
 pub fn load_state_dict(
-    mut model: Coca,
+    model: Coca,
     state: StateDict,
     path: &Path,
     options: &LoadOptions,
@@ -326,12 +326,10 @@ pub fn load_state_dict(
             format!("does not match the model: {}", report.describe()),
         ));
     }
-    let mut loader = Loader {
+    Ok(model.map(&mut Loader {
         path: Vec::new(),
         tensors,
-    };
-    model = model.map(&mut loader);
-    Ok(model)
+    }))
 }
 
 /// Moves each tensor of a checked state dict into the parameter of the same path (no copy:
