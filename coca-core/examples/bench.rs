@@ -430,16 +430,7 @@ fn profile(model: &Coca, embs: &Tensor<3>, tokens: usize, base: &Value) {
             let q = q;
             add("cross: ln_1 + q projection", t);
             let t = Instant::now();
-            let o = attention(
-                q,
-                k.clone(),
-                v.clone(),
-                None,
-                None,
-                AttentionModuleOptions::default(),
-            );
-            let [_, h, _, dh] = o.dims();
-            let o = o.swap_dims(1, 2).reshape([b, 1, h * dh]);
+            let o = attention_core(q, k.clone(), v.clone());
             add("cross: attention core", t);
             let t = Instant::now();
             let y = x + cross.attn.out_proj.forward(o);
@@ -482,6 +473,18 @@ fn profile(model: &Coca, embs: &Tensor<3>, tokens: usize, base: &Value) {
     ));
 }
 
+/// Attention of the one new position as the model computes it (`cpu::attend_one` where it
+/// applies, burn's attention otherwise), heads merged: `[B, 1, H * dh]`.
+fn attention_core(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<3> {
+    if let Some(o) = coca_core::cpu::attend_one(&q, &k, &v) {
+        return o;
+    }
+    let b = q.dims()[0];
+    let o = attention(q, k, v, None, None, AttentionModuleOptions::default());
+    let [_, heads, _, dh] = o.dims();
+    o.swap_dims(1, 2).reshape([b, 1, heads * dh])
+}
+
 fn self_attn(
     block: &ResidualAttentionBlock,
     x: Tensor<3>,
@@ -506,7 +509,6 @@ fn self_attn(
             "decoder self: MLP",
         ]
     };
-    let b = x.dims()[0];
     let t = Instant::now();
     let h = block.ln_1.forward(x.clone());
     let q = block.attn.split_heads(block.attn.project_q(h.clone()));
@@ -517,9 +519,7 @@ fn self_attn(
     let (k, v) = cache.append(k, v);
     add(names[1], t);
     let t = Instant::now();
-    let o = attention(q, k, v, None, None, AttentionModuleOptions::default());
-    let [_, heads, _, dh] = o.dims();
-    let o = o.swap_dims(1, 2).reshape([b, 1, heads * dh]);
+    let o = attention_core(q, k, v);
     add(names[2], t);
     let t = Instant::now();
     let x = x + block.attn.out_proj.forward(o);

@@ -27,6 +27,7 @@
 pub mod checkpoint;
 pub mod clippo;
 pub mod config;
+pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod generation;

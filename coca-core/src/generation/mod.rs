@@ -15,7 +15,8 @@ use crate::error::{CocaError, Result};
 use crate::model::Coca;
 use crate::tokenizer::{EOT, PAD, SOT};
 pub use cache::{DecoderCache, KvCache};
-use logits::{LogitProcessor, log_softmax_row, sample_token};
+use logits::{LogitProcessor, logsumexp, sample_token};
+use rayon::prelude::*;
 
 /// How the next token is chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -419,16 +420,25 @@ fn independent_rows(
         let logits = step.step(&feed);
         let mut keep = Vec::new();
         let mut next_feed = Vec::new();
-        for (pos, (row, mut l)) in active.iter().copied().zip(logits).enumerate() {
-            processor.apply(&mut l, &seqs[row], t);
-            let logp = log_softmax_row(&l);
+        // Each row's logits processed and normalised (rows in parallel); then tokens in row
+        // order (the sampler's random stream is sequential).
+        let rows: Vec<(Vec<f32>, f32)> = logits
+            .into_par_iter()
+            .zip(active.par_iter())
+            .map(|(mut l, &row)| {
+                processor.apply(&mut l, &seqs[row], t);
+                let lse = logsumexp(&l);
+                (l, lse)
+            })
+            .collect();
+        for (pos, (row, (l, lse))) in active.iter().copied().zip(rows).enumerate() {
             let token = match sampler.as_mut() {
                 None => argmax(&l),
                 Some(s) => sample_token(&l, s.top_k, s.top_p, s.temperature, &mut s.rng),
             };
             seqs[row].push(token);
             out[row].tokens.push(token);
-            out[row].logprob += logp[token as usize];
+            out[row].logprob += l[token as usize] - lse;
             out[row].score = out[row].logprob;
             if token != EOT || cfg.ignore_eos {
                 keep.push(pos);

@@ -2,7 +2,6 @@
 //! (`weight`/`bias`, Linear weights `[out, in]`), so checkpoints load without remapping.
 
 use burn::module::{Module, Param, ParamId};
-use burn::tensor::activation::gelu;
 use burn::tensor::module::layer_norm;
 use burn::tensor::{Device, Distribution, Shape, Tensor};
 
@@ -56,9 +55,9 @@ pub const FEW_ROWS: usize = 64;
 
 /// `x [..., in] W^T + b` for a weight `[out, in]` in PyTorch's layout.
 ///
-/// With at most [`FEW_ROWS`] rows (incremental decoding) this runs as `(W x^T)^T`: on the CPU
-/// backend's gemm the weight streams about 1.5x faster as the left operand of a product
-/// whose other side is this thin (`bench --matmul-probe`, docs/benchmarks.md).
+/// With at most [`FEW_ROWS`] rows (incremental decoding) this runs [`crate::cpu::linear_rows`]
+/// where it applies, else `(W x^T)^T`: on the CPU backend's gemm the weight streams about 1.5x
+/// faster as the left operand of a product whose other side is this thin (docs/benchmarks.md).
 pub fn linear_pt<const D: usize>(
     x: Tensor<D>,
     weight: Tensor<2>,
@@ -68,6 +67,9 @@ pub fn linear_pt<const D: usize>(
     let rows: usize = dims[..D - 1].iter().product();
     if D < 2 || rows > FEW_ROWS {
         return burn::tensor::module::linear(x, weight.transpose(), bias);
+    }
+    if let Some(y) = crate::cpu::linear_rows(&x, &weight, bias.as_ref()) {
+        return y;
     }
     let [out, d_in] = weight.dims();
     let y = weight
@@ -102,7 +104,7 @@ impl Mlp {
 
     /// `[..., w] -> [..., w]`.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        self.c_proj.forward(gelu(self.c_fc.forward(x)))
+        self.c_proj.forward(crate::cpu::gelu(self.c_fc.forward(x)))
     }
 }
 

@@ -58,7 +58,10 @@ impl MultimodalTransformer {
         let x = self.ln_final.forward(hidden).reshape([b * l, w]);
         // Few rows (decoding): `(P^T x^T)^T` streams the projection faster (see `linear_pt`).
         let logits = if b * l <= FEW_ROWS {
-            proj.transpose().matmul(x.transpose()).transpose()
+            match crate::cpu::rows_matmul(&x, &proj) {
+                Some(y) => y,
+                None => proj.transpose().matmul(x.transpose()).transpose(),
+            }
         } else {
             x.matmul(proj)
         };
