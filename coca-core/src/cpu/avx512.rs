@@ -306,17 +306,17 @@ pub unsafe fn attend_one(
         let vecs = dh.div_ceil(LANES);
         let tail = mask(dh - (vecs - 1) * LANES);
         let m_of = |q: usize| if q + 1 == vecs { tail } else { 0xffff };
+        let chunks = vecs.min(8);
+        let mut qv = [_mm512_setzero_ps(); 8];
+        for (c, v) in qv.iter_mut().enumerate().take(chunks) {
+            *v = _mm512_maskz_loadu_ps(m_of(c), q.add(c * LANES));
+        }
         let mut max = f32::NEG_INFINITY;
         for (j, s) in scores.iter_mut().enumerate().take(len) {
             let kj = k.add(j * ldk);
             let mut acc = _mm512_setzero_ps();
-            for c in 0..vecs {
-                let m = m_of(c);
-                acc = _mm512_fmadd_ps(
-                    _mm512_maskz_loadu_ps(m, q.add(c * LANES)),
-                    _mm512_maskz_loadu_ps(m, kj.add(c * LANES)),
-                    acc,
-                );
+            for (c, &qc) in qv.iter().enumerate().take(chunks) {
+                acc = _mm512_fmadd_ps(qc, _mm512_maskz_loadu_ps(m_of(c), kj.add(c * LANES)), acc);
             }
             *s = _mm512_reduce_add_ps(acc) * scale;
             max = max.max(*s);
@@ -334,7 +334,6 @@ pub unsafe fn attend_one(
         }
         let inv = 1.0 / _mm512_reduce_add_ps(sum);
         let mut acc = [_mm512_setzero_ps(); 8];
-        let chunks = vecs.min(8);
         for (j, &pj) in scores.iter().enumerate().take(len) {
             let vj = v.add(j * ldv);
             let pv = _mm512_set1_ps(pj);

@@ -7,7 +7,7 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::layers::{Linear, lazy_normal, lazy_zeros, linear_pt};
+use super::layers::{FEW_ROWS, Linear, lazy_normal, lazy_zeros, linear_pt};
 
 /// `torch.nn.MultiheadAttention(d_model, n_heads, kdim, vdim, batch_first=True)` without dropout.
 #[derive(Module, Debug)]
@@ -92,6 +92,27 @@ impl MultiheadAttention {
     /// Key and value projections `[B, Lk, d]` each.
     pub fn project_kv(&self, k_x: Tensor<3>, v_x: Tensor<3>) -> (Tensor<3>, Tensor<3>) {
         (self.project(k_x, 1), self.project(v_x, 2))
+    }
+
+    /// Query, key and value projections of the same `x [B, L, d]` (self-attention). With a
+    /// fused weight and few rows (decoding) this is one product on the CPU kernels
+    /// ([`crate::cpu::linear_rows`]); otherwise three.
+    pub fn project_qkv(&self, x: Tensor<3>) -> (Tensor<3>, Tensor<3>, Tensor<3>) {
+        let [b, l, _] = x.dims();
+        if let Some(w) = &self.in_proj_weight
+            && b * l <= FEW_ROWS
+            && let Some(y) = crate::cpu::linear_rows(&x, &w.val(), Some(&self.in_proj_bias.val()))
+        {
+            let d = self.d_model();
+            return (
+                y.clone().narrow(2, 0, d),
+                y.clone().narrow(2, d, d),
+                y.narrow(2, 2 * d, d),
+            );
+        }
+        let q = self.project_q(x.clone());
+        let (k, v) = self.project_kv(x.clone(), x);
+        (q, k, v)
     }
 
     /// Full attention: `q_x [B, Lq, d]`, `kv_x` (defaults to `q_x`) `[B, Lk, kdim]`,

@@ -57,9 +57,8 @@ impl ResidualAttentionBlock {
     /// Incremental causal self-attention: `x [B, n, W]` are the next `n` positions; keys and
     /// values of earlier positions come from `cache`, which is extended by the new ones.
     pub fn forward_cached(&self, x: Tensor<3>, cache: &mut KvCache) -> Tensor<3> {
-        let h = self.ln_1.forward(x.clone());
-        let q = self.attn.split_heads(self.attn.project_q(h.clone()));
-        let (k, v) = self.attn.project_kv(h.clone(), h);
+        let (q, k, v) = self.attn.project_qkv(self.ln_1.forward(x.clone()));
+        let q = self.attn.split_heads(q);
         let past = cache.len();
         let n = q.dims()[2];
         let (k, v) = cache.append(self.attn.split_heads(k), self.attn.split_heads(v));
