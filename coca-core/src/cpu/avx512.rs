@@ -120,8 +120,8 @@ pub unsafe fn rows_times_nk(
                     }
                     kc += LANES;
                 }
-                for i in 0..4 {
-                    *out.add(r * ldo + o + i) = _mm512_reduce_add_ps(acc[i]) + b(o + i);
+                for (i, a) in acc.iter().enumerate() {
+                    *out.add(r * ldo + o + i) = _mm512_reduce_add_ps(*a) + b(o + i);
                 }
                 r += 1;
             }
