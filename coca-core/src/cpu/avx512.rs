@@ -48,20 +48,10 @@ pub unsafe fn rows_times_nk(
         let b = |o: usize| bias.map_or(0.0, |b| *b.add(o));
         let mut o = o0;
         while o + 4 <= o1 {
-            let wp = [
-                w.add(o * ldw),
-                w.add((o + 1) * ldw),
-                w.add((o + 2) * ldw),
-                w.add((o + 3) * ldw),
-            ];
+            let wp: [*const f32; 4] = std::array::from_fn(|i| w.wrapping_add((o + i) * ldw));
             let mut r = 0;
             while r + 4 <= m {
-                let xp = [
-                    x.add(r * ldx),
-                    x.add((r + 1) * ldx),
-                    x.add((r + 2) * ldx),
-                    x.add((r + 3) * ldx),
-                ];
+                let xp: [*const f32; 4] = std::array::from_fn(|j| x.wrapping_add((r + j) * ldx));
                 let mut acc = [_mm512_setzero_ps(); 16];
                 // One step of 16 `k`: 4 weight and 4 `x` vectors, 16 products.
                 macro_rules! step {

@@ -222,12 +222,10 @@ pub fn rows_matmul(x: &Tensor<2>, p: &Tensor<2>) -> Option<Tensor<2>> {
 
 /// The exact-erf GELU: the fast kernel when it applies, burn's otherwise.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if !enabled() || flex(&x).is_none() {
-        return burn::tensor::activation::gelu(x);
-    }
-    let Ok(t) = x.clone().try_into_primitive::<Flex>() else {
+    let Some(t) = enabled().then(|| flex(&x)).flatten() else {
         return burn::tensor::activation::gelu(x);
     };
+    // `t` shares `x`'s buffer; with `x` gone it may be the only holder.
     drop(x);
     // In place when nothing else holds the buffer, else on a contiguous copy.
     let mut t = if t.is_unique() && t.layout().is_contiguous() && t.layout().start_offset() == 0 {

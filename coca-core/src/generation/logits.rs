@@ -61,12 +61,6 @@ pub fn logsumexp(logits: &[f32]) -> f32 {
     max + sum.ln() as f32
 }
 
-/// `log_softmax` of one row.
-pub fn log_softmax_row(logits: &[f32]) -> Vec<f32> {
-    let lse = logsumexp(logits);
-    logits.iter().map(|&l| l - lse).collect()
-}
-
 /// Samples a token from `softmax(logits / temperature)` restricted to the `top_k` most likely
 /// tokens and to the smallest set whose probability reaches `top_p`.
 pub fn sample_token(
